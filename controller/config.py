@@ -1,0 +1,256 @@
+"""The station's TOML configuration: loaded once, validated, every error naming its key.
+
+Defaults are the brief's station (RULES §1) and tariff (RULES §6).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from decimal import Decimal, InvalidOperation
+from typing import Any, NamedTuple
+
+from controller.tariff import (
+    DEFAULT_PERIODS,
+    DEFAULT_PRICES_YUAN,
+    DEFAULT_SERVICE_YUAN,
+    Period,
+    Tariff,
+    check_cover,
+)
+from controller.units import PRICE_UNITS_PER_YUAN
+from controller.values import Dispatch, FaultPolicy, Mode
+
+MAX_POWER_KW = Decimal(1000)  # no pile built today delivers more than a megawatt
+MAX_PRICE_YUAN = Decimal(1000)
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; says which key and what is wrong with it."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+class StationSettings(NamedTuple):
+    waiting_area_size: int = 6
+    pile_queue_len: int = 2
+    fault_policy: FaultPolicy = FaultPolicy.PRIORITY
+    dispatch: Dispatch = Dispatch.SHORTEST
+
+
+class PileConfig(NamedTuple):
+    id: int  # the API's stationId
+    name: str
+    mode: Mode
+    power_w: int
+
+
+DEFAULT_PILES = (
+    PileConfig(1, "A", Mode.FAST, 30_000),
+    PileConfig(2, "B", Mode.FAST, 30_000),
+    PileConfig(3, "C", Mode.COMMON, 7_000),
+    PileConfig(4, "D", Mode.COMMON, 7_000),
+    PileConfig(5, "E", Mode.COMMON, 7_000),
+)
+
+
+class Config(NamedTuple):
+    station: StationSettings
+    tariff: Tariff
+    piles: tuple[PileConfig, ...]
+
+
+def default_config() -> Config:
+    """The brief's station: RULES §1 piles and areas, RULES §6 tariff."""
+    return Config(StationSettings(), parse_tariff({}), DEFAULT_PILES)
+
+
+def load_config(path: str) -> Config:
+    """Read and validate a configuration file; ConfigError names the key and the problem."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read the file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, f"not UTF-8 text ({exc.reason})") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, f"not valid TOML: {exc}") from exc
+    return parse_config(data)
+
+
+def parse_config(data: dict[str, Any]) -> Config:
+    _no_unknown(data, "", {"station", "tariff", "piles"})
+    station = parse_station(_table(data, "station", "station"))
+    tariff = parse_tariff(_table(data, "tariff", "tariff"))
+    piles = parse_piles(data["piles"]) if "piles" in data else DEFAULT_PILES
+    return Config(station=station, tariff=tariff, piles=piles)
+
+
+def parse_station(table: dict[str, Any]) -> StationSettings:
+    _no_unknown(
+        table, "station", {"waiting_area_size", "pile_queue_len", "fault_policy", "dispatch"}
+    )
+    d = StationSettings()
+    return StationSettings(
+        waiting_area_size=_int(
+            table, "station", "waiting_area_size", d.waiting_area_size, 1, 100_000
+        ),
+        pile_queue_len=_int(table, "station", "pile_queue_len", d.pile_queue_len, 1, 1000),
+        fault_policy=_enum(table, "station", "fault_policy", FaultPolicy, d.fault_policy),
+        dispatch=_enum(table, "station", "dispatch", Dispatch, d.dispatch),
+    )
+
+
+def parse_piles(value: Any) -> tuple[PileConfig, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError("piles", "must be one or more [[piles]] tables")
+    piles: list[PileConfig] = []
+    for i, table in enumerate(value):
+        where = f"piles[{i}]"
+        if not isinstance(table, dict):
+            raise ConfigError(where, "must be a table ([[piles]])")
+        _no_unknown(table, where, {"id", "name", "mode", "power_kw"})
+        for key in ("id", "name", "mode", "power_kw"):
+            if key not in table:
+                raise ConfigError(f"{where}.{key}", "is required")
+        pile_id = _int(table, where, "id", None, 1, 2**31 - 1)
+        name = table["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where}.name", "must be a non-empty string")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise ConfigError(f"{where}.name", f"{name!r}: use letters, digits, '_', '.' or '-'")
+        mode = _enum(table, where, "mode", Mode, None)
+        power_kw = _decimal(table, where, "power_kw")
+        if not Decimal(0) < power_kw <= MAX_POWER_KW:
+            raise ConfigError(f"{where}.power_kw", f"{power_kw} must be above 0 and at most 1000")
+        power_w = power_kw * 1000
+        if power_w != power_w.to_integral_value():
+            raise ConfigError(f"{where}.power_kw", f"{power_kw} must be a whole number of watts")
+        for other in piles:
+            if other.id == pile_id:
+                raise ConfigError(
+                    f"{where}.id", f"{pile_id} is already the id of pile {other.name}"
+                )
+            if other.name == name:
+                raise ConfigError(f"{where}.name", f"{name!r} is already used by pile {other.id}")
+        piles.append(PileConfig(pile_id, name, mode, int(power_w)))
+    return tuple(piles)
+
+
+def parse_tariff(table: dict[str, Any]) -> Tariff:
+    _no_unknown(table, "tariff", {"service_fee", "prices", "periods"})
+    service = _price(table.get("service_fee", DEFAULT_SERVICE_YUAN), "tariff.service_fee")
+    prices_table = _table(table, "prices", "tariff.prices") or DEFAULT_PRICES_YUAN
+    prices = {name: _price(value, f"tariff.prices.{name}") for name, value in prices_table.items()}
+    periods_table = _table(table, "periods", "tariff.periods") or DEFAULT_PERIODS
+    periods: list[Period] = []
+    for name, ranges in periods_table.items():
+        key = f"tariff.periods.{name}"
+        if name not in prices:
+            raise ConfigError(key, f"no price named {name!r} in tariff.prices")
+        if not isinstance(ranges, list) or not ranges:
+            raise ConfigError(key, 'must be a list of "HH:MM-HH:MM" ranges')
+        for j, text in enumerate(ranges):
+            start_s, end_s = _range(text, f"{key}[{j}]")
+            # A range across midnight (23:00-07:00) is two pieces of the day.
+            if end_s <= start_s:
+                periods.append(Period(name, start_s, 86_400, prices[name]))
+                if end_s > 0:
+                    periods.append(Period(name, 0, end_s, prices[name]))
+            else:
+                periods.append(Period(name, start_s, end_s, prices[name]))
+    problem = check_cover(periods)
+    if problem:
+        raise ConfigError("tariff.periods", f"must cover the whole day exactly once: {problem}")
+    return Tariff(tuple(sorted(periods, key=lambda p: p.start_s)), service)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _key(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _no_unknown(table: dict[str, Any], where: str, known: set[str]) -> None:
+    for key in table:
+        if key not in known:
+            expected = ", ".join(sorted(known))
+            raise ConfigError(_key(where, key), f"unknown key (expected one of: {expected})")
+
+
+def _table(data: dict[str, Any], key: str, name: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(name, "must be a table")
+    return value
+
+
+def _int(table: dict[str, Any], where: str, key: str, default: int | None, lo: int, hi: int) -> int:
+    if key not in table and default is not None:
+        return default
+    value = table.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(_key(where, key), f"must be a whole number, got {value!r}")
+    if not lo <= value <= hi:
+        raise ConfigError(_key(where, key), f"{value} is out of range {lo}..{hi}")
+    return value
+
+
+def _enum(table: dict[str, Any], where: str, key: str, kind: Any, default: Any) -> Any:
+    if key not in table and default is not None:
+        return default
+    value = table.get(key)
+    choices = [m.value for m in kind]
+    if value not in choices:
+        raise ConfigError(_key(where, key), f"{value!r} is not one of {', '.join(choices)}")
+    return kind(value)
+
+
+def _decimal(table: dict[str, Any], where: str, key: str) -> Decimal:
+    return _to_decimal(table.get(key), _key(where, key))
+
+
+def _to_decimal(value: Any, key: str) -> Decimal:
+    # A TOML float is read back through its shortest repr, so 0.7 is exactly 0.7.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(key, f"must be a number, got {value!r}")
+    try:
+        number = Decimal(repr(value) if isinstance(value, float) else str(value))
+    except InvalidOperation:
+        raise ConfigError(key, f"must be a number, got {value!r}") from None
+    if not number.is_finite():
+        raise ConfigError(key, f"must be a finite number, got {value!r}")
+    return number
+
+
+def _price(value: Any, key: str) -> int:
+    yuan = _to_decimal(value, key)
+    if not Decimal(0) <= yuan <= MAX_PRICE_YUAN:
+        raise ConfigError(key, f"{yuan} yuan per kWh must be from 0 to {MAX_PRICE_YUAN}")
+    units = yuan * PRICE_UNITS_PER_YUAN
+    if units != units.to_integral_value():
+        raise ConfigError(key, f"{yuan} has more than 4 decimal places")
+    return int(units)
+
+
+_RANGE = re.compile(r"(\d{2}):(\d{2})-(\d{2}):(\d{2})")
+
+
+def _range(text: Any, key: str) -> tuple[int, int]:
+    match = _RANGE.fullmatch(text) if isinstance(text, str) else None
+    if not match:
+        raise ConfigError(key, f'{text!r} is not a range like "07:00-10:00"')
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2 != 0):
+        raise ConfigError(key, f"{text!r} names a time that does not exist")
+    start_s, end_s = h1 * 3600 + m1 * 60, h2 * 3600 + m2 * 60
+    if start_s == end_s:
+        raise ConfigError(key, f"{text!r} is empty")
+    return start_s, end_s % 86_400
