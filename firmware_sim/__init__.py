@@ -1,0 +1,1 @@
+"""Simulated pile firmware: pile and meter physics, served over Modbus."""
