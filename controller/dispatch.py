@@ -1,0 +1,93 @@
+"""Calling cars from the lines into pile queues: RULES §2 (`shortest`) and §7 (extended modes)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from controller.assign import min_cost_assignment
+from controller.values import Mode
+
+if TYPE_CHECKING:
+    from controller.station import Pile, Request, Station
+
+
+def shortest(st: Station, mode: Mode, now_tick: int) -> None:
+    """Call heads of the line while the pile that finishes the head soonest has a free place.
+
+    Candidates are all working piles of the mode, full or not; ties go to the pile configured
+    first. If the best pile is full, the head and everyone behind it wait (RULES §2).
+    """
+    piles = [p for p in st.piles_of[mode] if p.working]
+    if not piles:
+        return
+    priority = st.priority[mode]
+    waiting = st.waiting_line[mode]
+    while priority or waiting:
+        head = priority[0] if priority else waiting[0]
+        best = piles[0]
+        best_finish = st.queue_end(best, now_tick) + st.duration(head.wanted, best)
+        for pile in piles[1:]:
+            finish = st.queue_end(pile, now_tick) + st.duration(head.wanted, pile)
+            if finish < best_finish:
+                best, best_finish = pile, finish
+        if len(best.queue) >= st.places:
+            return
+        st.call(head, best, now_tick)
+
+
+def single_min_total(st: Station, mode: Mode, now_tick: int) -> None:
+    """With k places of the mode free, call the first min(k, line) cars together so that the
+    sum of their finish times is smallest (RULES §7 `single_min_total`)."""
+    free = [
+        (pile, st.places - len(pile.queue), st.queue_end(pile, now_tick))
+        for pile in st.piles_of[mode]
+        if pile.working and len(pile.queue) < st.places
+    ]
+    k = sum(places for _, places, _ in free)
+    cars = st.line(mode)[:k]
+    if cars:
+        _assign(st, cars, free, now_tick)
+
+
+def batch_min_total(st: Station, now_tick: int) -> None:
+    """When the charging area is empty and the cars present fill all of its places, assign them
+    as one batch to any pile, modes ignored, for the smallest sum of finish times (RULES §7)."""
+    working = [p for p in st.piles if p.working]
+    if not working or any(p.queue for p in working):
+        return  # the running batch is not done yet
+    places = st.places * len(working)
+    present = st.priority[Mode.FAST] + st.priority[Mode.COMMON] + st.waiting
+    if len(present) < places:
+        return
+    _assign(st, present[:places], [(p, st.places, now_tick) for p in working], now_tick)
+
+
+def _assign(
+    st: Station, cars: list[Request], free: list[tuple[Pile, int, int]], now_tick: int
+) -> None:
+    """Place `cars` on the free places so that the sum of finish times is exactly smallest.
+
+    A car that is the q-th from last of n new cars at a pile whose queue ends at `base` adds
+    base + q * own to the sum (it delays the q - 1 after it), so each (pile, q) place is one
+    column of an assignment problem. Costs rise with q, so a best answer never leaves a gap.
+    Ties between equal sums go to piles configured first.
+    """
+    columns = [(pile, q, base) for pile, places, base in free for q in range(1, places + 1)]
+    scale = len(cars) * (len(st.piles) + 1)
+    cost = [
+        [
+            (base - now_tick + q * st.duration(car.wanted, pile)) * scale + pile.index
+            for pile, q, base in columns
+        ]
+        for car in cars
+    ]
+    chosen = min_cost_assignment(cost)
+    by_pile: dict[int, list[tuple[int, Request]]] = {}
+    for car, col in zip(cars, chosen, strict=True):
+        pile, q, _ = columns[col]
+        by_pile.setdefault(pile.index, []).append((q, car))
+    for index in sorted(by_pile):
+        pile = st.piles[index]
+        # The car farthest from the end (largest q) joins the queue first.
+        for _, car in sorted(by_pile[index], key=lambda item: -item[0]):
+            st.call(car, pile, now_tick)

@@ -1,0 +1,1 @@
+"""Scenario replay: the rules on a virtual clock with simulated piles (REPLAY.md)."""

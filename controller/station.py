@@ -1,0 +1,433 @@
+"""The station's rules (RULES §1-§5, §8): requests, lines, pile queues, sessions, faults, totals.
+
+Plain code over plain values. Time is passed in as `now_tick` on every call; piles are reached
+through the small synchronous PilePort contract, so the same rules run in a replay, a test and
+the live station. Each public method either refuses (raising Refused, nothing changed) or
+applies the event, then runs dispatch (RULES §2: after every event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import Protocol
+
+from controller import dispatch
+from controller.billing import Bill, EndReason, SessionMeter
+from controller.config import Config, PileConfig
+from controller.events import (
+    Called,
+    ChargingStarted,
+    Displaced,
+    Done,
+    Event,
+    PileChanged,
+    Queued,
+    Revised,
+    SessionEnded,
+)
+from controller.tariff import TariffClock
+from controller.units import Units
+from controller.values import Dispatch, FaultPolicy, Mode, PileState
+
+
+class Refused(Exception):
+    """The rules refuse this event; nothing changed. `error` is a stable machine key."""
+
+    def __init__(self, error: str, reason: str) -> None:
+        super().__init__(reason)
+        self.error = error
+        self.reason = reason
+
+
+class PilePort(Protocol):
+    """What the rules need of a pile: start and stop a session, and its energy so far."""
+
+    def start_session(self, now_tick: int, limit: int) -> None: ...
+
+    def stop_session(self, now_tick: int) -> int:
+        """Stop charging; the energy the session delivered (station energy units)."""
+        ...
+
+    def session_energy(self, now_tick: int) -> int: ...
+
+
+class Area(StrEnum):
+    WAITING = "waiting"
+    PRIORITY = "priority"
+    QUEUE = "queue"
+
+
+class Request:
+    """A car's request, from arrival until it is completed or cancelled."""
+
+    __slots__ = ("area", "capacity", "car", "mode", "number", "pile", "queued_tick", "wanted")
+
+    def __init__(
+        self,
+        car: str,
+        mode: Mode,
+        number: int,
+        wanted: int,
+        queued_tick: int,
+        capacity: int | None = None,
+    ) -> None:
+        self.car = car
+        self.mode = mode
+        self.number = number
+        self.wanted = wanted  # energy still wanted: the remaining amount after an interruption
+        self.queued_tick = queued_tick
+        self.capacity = capacity  # battery capacity (energy units), if the user gave it
+        self.area = Area.WAITING
+        self.pile: Pile | None = None
+
+    @property
+    def queue_no(self) -> str:
+        return f"{self.mode.letter}{self.number}"
+
+
+class PileTotals:
+    """Operator totals since start-up (RULES §8)."""
+
+    __slots__ = ("charge_fee", "charging_ticks", "energy", "service_fee", "sessions")
+
+    def __init__(self) -> None:
+        self.sessions = 0
+        self.charging_ticks = 0
+        self.energy = 0
+        self.charge_fee = 0
+        self.service_fee = 0
+
+
+class Pile:
+    """A pile as the rules see it: its state, its queue and its running session."""
+
+    __slots__ = (
+        "config",
+        "end_estimate",
+        "id",
+        "index",
+        "meter",
+        "mode",
+        "name",
+        "port",
+        "power_w",
+        "queue",
+        "state",
+        "totals",
+    )
+
+    def __init__(self, config: PileConfig, index: int, port: PilePort) -> None:
+        self.config = config
+        self.id = config.id
+        self.name = config.name
+        self.mode = config.mode
+        self.power_w = config.power_w
+        self.index = index  # position in the configuration: ties go to the first (RULES §2)
+        self.port = port
+        self.state = PileState.WORKING
+        self.queue: list[Request] = []
+        self.meter: SessionMeter | None = None  # the running session, if the head is charging
+        self.end_estimate = 0  # when the running session should reach its amount
+        self.totals = PileTotals()
+
+    @property
+    def working(self) -> bool:
+        return self.state is PileState.WORKING
+
+    def charging(self) -> Request | None:
+        return self.queue[0] if self.meter is not None else None
+
+
+class Station:
+    """All of the station's queue state and the rules that change it."""
+
+    def __init__(
+        self,
+        config: Config,
+        ports: Mapping[int, PilePort],
+        units: Units | None = None,
+        publish: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.units = units or Units.for_powers([p.power_w for p in config.piles])
+        self.tariff = TariffClock(config.tariff, self.units)
+        self.capacity = config.station.waiting_area_size  # N
+        self.places = config.station.pile_queue_len  # M
+        self.fault_policy = config.station.fault_policy
+        self.dispatch_mode = config.station.dispatch
+        self.piles = [Pile(c, i, ports[c.id]) for i, c in enumerate(config.piles)]
+        self.pile_by_id = {p.id: p for p in self.piles}
+        self.pile_by_name = {p.name: p for p in self.piles}
+        self.piles_of: dict[Mode, list[Pile]] = {m: [] for m in Mode}
+        for p in self.piles:
+            self.piles_of[p.mode].append(p)
+        self.requests: dict[str, Request] = {}
+        self.waiting: list[Request] = []  # the waiting area in arrival order
+        self.waiting_line: dict[Mode, list[Request]] = {m: [] for m in Mode}  # by number
+        self.priority: dict[Mode, list[Request]] = {m: [] for m in Mode}
+        self._numbers = dict.fromkeys(Mode, 0)
+        self._bill_ids = 0
+        self._publish = publish or (lambda event: None)
+
+    # -- views ---------------------------------------------------------------------------------
+    def line(self, mode: Mode) -> list[Request]:
+        """The cars of one mode waiting to enter the charging area, in calling order (RULES §2)."""
+        return self.priority[mode] + self.waiting_line[mode]
+
+    def session_so_far(self, pile: Pile, now_tick: int) -> tuple[int, int, int]:
+        """(energy, charging fee, service fee) of the pile's running session up to now."""
+        if pile.meter is None:
+            return 0, 0, 0
+        return pile.meter.preview(now_tick, pile.port.session_energy(now_tick))
+
+    def duration(self, energy: int, pile: Pile) -> int:
+        return -(-energy // pile.power_w)
+
+    def queue_end(self, pile: Pile, now_tick: int) -> int:
+        """When the pile would finish every car now in its queue (RULES §2 `wait`)."""
+        t = now_tick
+        queue = pile.queue
+        if queue:
+            if pile.meter is not None:
+                t = max(now_tick, pile.end_estimate)
+            else:
+                t += self.duration(queue[0].wanted, pile)
+            for r in queue[1:]:
+                t += self.duration(r.wanted, pile)
+        return t
+
+    # -- user events (RULES §1, §3) ------------------------------------------------------------
+    def request(
+        self, now_tick: int, car: str, mode: Mode, energy: int, capacity: int | None = None
+    ) -> Request:
+        if car in self.requests:
+            raise Refused("already_queued", f"car {car} already has a request in the station")
+        if energy <= 0:
+            raise Refused("bad_quantity", "the amount must be above 0 kWh")
+        if len(self.waiting) >= self.capacity:
+            raise Refused("waiting_area_full", f"the waiting area is full ({self.capacity} cars)")
+        self._numbers[mode] += 1
+        req = Request(car, mode, self._numbers[mode], energy, now_tick, capacity)
+        self.requests[car] = req
+        self.waiting.append(req)
+        self.waiting_line[mode].append(req)
+        self._publish(Queued(now_tick, car, req.queue_no))
+        self._dispatch(now_tick)
+        return req
+
+    def change(
+        self, now_tick: int, car: str, mode: Mode | None = None, energy: int | None = None
+    ) -> Request:
+        """Change a waiting car's mode (new number, end of the new line) and/or amount."""
+        req = self._find(car)
+        if self.dispatch_mode is not Dispatch.SHORTEST:
+            raise Refused(
+                "changes_disabled",
+                f"changes are not possible under {self.dispatch_mode.value} dispatch "
+                "(RULES §7): cancel and request again",
+            )
+        if req.area is not Area.WAITING:
+            where = "the priority line" if req.area is Area.PRIORITY else "a pile queue"
+            raise Refused(
+                "not_in_waiting_area",
+                f"car {car} is in {where}: changes are possible only in the waiting area; "
+                "cancel and request again",
+            )
+        if energy is not None and energy <= 0:
+            raise Refused("bad_quantity", "the amount must be above 0 kWh")
+        if mode is not None and mode is not req.mode:
+            self.waiting_line[req.mode].remove(req)
+            self._numbers[mode] += 1
+            req.mode = mode
+            req.number = self._numbers[mode]
+            self.waiting_line[mode].append(req)
+        if energy is not None:
+            req.wanted = energy
+        self._publish(Revised(now_tick, car, req.queue_no))
+        self._dispatch(now_tick)
+        return req
+
+    def cancel(self, now_tick: int, car: str) -> Bill | None:
+        """The car leaves, wherever it is; a charging car gets its bill (RULES §3)."""
+        req = self._find(car)
+        bill = None
+        pile = req.pile
+        if pile is not None and pile.charging() is req:
+            bill = self._end_session(pile, now_tick, EndReason.CANCELLED)
+        self._detach(req)
+        del self.requests[car]
+        self._publish(Done(now_tick, car, "cancelled"))
+        if pile is not None:
+            self._start_head(pile, now_tick)
+        self._dispatch(now_tick)
+        return bill
+
+    # -- pile events (RULES §4) ----------------------------------------------------------------
+    def complete(self, now_tick: int, pile_id: int) -> Bill:
+        """The pile's running session delivered the car's amount: bill it, start the next car."""
+        pile = self._pile(pile_id)
+        req = pile.charging()
+        if req is None:
+            raise Refused("no_session", f"pile {pile.name} has no running session")
+        bill = self._end_session(pile, now_tick, EndReason.COMPLETED)
+        self._detach(req)
+        del self.requests[req.car]
+        self._publish(Done(now_tick, req.car, "completed"))
+        self._start_head(pile, now_tick)
+        self._dispatch(now_tick)
+        return bill
+
+    def fault(self, now_tick: int, pile_id: int, state: PileState = PileState.FAULT) -> Bill | None:
+        """The pile fails (or is switched off): stop and bill, regroup its cars (RULES §4)."""
+        pile = self._pile(pile_id)
+        if not pile.working:
+            raise Refused("pile_not_working", f"pile {pile.name} is already {pile.state.value}")
+        bill = None
+        if pile.meter is not None:
+            bill = self._end_session(pile, now_tick, EndReason.FAULT)
+        displaced = list(pile.queue)
+        pile.queue.clear()
+        pile.state = state
+        self._publish(PileChanged(now_tick, pile.id, state))
+        if displaced and displaced[0].wanted == 0:
+            # It received everything at the very instant of the fault: it is done, not displaced.
+            done = displaced.pop(0)
+            del self.requests[done.car]
+            self._publish(Done(now_tick, done.car, "completed"))
+        for req in displaced:
+            self._to_priority(req, pile, now_tick)
+        if self.fault_policy is FaultPolicy.TIME_ORDER:
+            self._regroup(pile.mode, now_tick)
+        self._dispatch(now_tick)
+        return bill
+
+    def recover(self, now_tick: int, pile_id: int) -> None:
+        """The pile works again: regroup the cars not yet charging of its mode (RULES §4)."""
+        pile = self._pile(pile_id)
+        if pile.working:
+            raise Refused("pile_working", f"pile {pile.name} is already working")
+        pile.state = PileState.WORKING
+        self._publish(PileChanged(now_tick, pile.id, pile.state))
+        self._regroup(pile.mode, now_tick)
+        self._dispatch(now_tick)
+
+    def switch_off(self, now_tick: int, pile_id: int) -> Bill | None:
+        """The operator switches a pile off: a fault for the rules (RULES §4)."""
+        return self.fault(now_tick, pile_id, PileState.OFF)
+
+    def switch_on(self, now_tick: int, pile_id: int) -> None:
+        pile = self._pile(pile_id)
+        if pile.state is PileState.FAULT:
+            raise Refused(
+                "pile_faulted", f"pile {pile.name} is faulted; it recovers when it is fixed"
+            )
+        self.recover(now_tick, pile_id)
+
+    # -- moving cars ---------------------------------------------------------------------------
+    def call(self, req: Request, pile: Pile, now_tick: int) -> None:
+        """Take the car out of its line into the pile's queue (叫号); used by dispatch."""
+        from_priority = req.area is Area.PRIORITY
+        self._detach(req)
+        req.area = Area.QUEUE
+        req.pile = pile
+        pile.queue.append(req)
+        self._publish(
+            Called(now_tick, req.car, req.queue_no, pile.id, len(pile.queue), from_priority)
+        )
+        if len(pile.queue) == 1:
+            self._start_head(pile, now_tick)
+
+    def _to_priority(self, req: Request, pile: Pile, now_tick: int) -> None:
+        req.area = Area.PRIORITY
+        req.pile = None
+        self.priority[req.mode].append(req)
+        self._publish(Displaced(now_tick, req.car, pile.id))
+
+    def _regroup(self, mode: Mode, now_tick: int) -> None:
+        """Cars not yet charging at working piles of `mode` join its priority line, and the
+        line is sorted by queue number (RULES §4: time_order faults and every recovery)."""
+        for pile in self.piles_of[mode]:
+            if not pile.working:
+                continue
+            keep = 1 if pile.meter is not None else 0
+            moved = pile.queue[keep:]
+            del pile.queue[keep:]
+            for req in moved:
+                self._to_priority(req, pile, now_tick)
+        self.priority[mode].sort(key=lambda r: r.number)
+
+    def _detach(self, req: Request) -> None:
+        if req.area is Area.WAITING:
+            self.waiting.remove(req)
+            self.waiting_line[req.mode].remove(req)
+        elif req.area is Area.PRIORITY:
+            self.priority[req.mode].remove(req)
+        elif req.pile is not None:
+            req.pile.queue.remove(req)
+            req.pile = None
+
+    # -- sessions ------------------------------------------------------------------------------
+    def _start_head(self, pile: Pile, now_tick: int) -> None:
+        if not pile.queue or pile.meter is not None or not pile.working:
+            return
+        req = pile.queue[0]
+        pile.port.start_session(now_tick, req.wanted)
+        pile.meter = SessionMeter(self.tariff, now_tick)
+        pile.end_estimate = now_tick + self.duration(req.wanted, pile)
+        self._publish(ChargingStarted(now_tick, req.car, pile.id))
+
+    def _end_session(self, pile: Pile, now_tick: int, reason: EndReason) -> Bill:
+        meter = pile.meter
+        assert meter is not None, "only a running session ends"
+        req = pile.queue[0]
+        energy = pile.port.stop_session(now_tick)
+        meter.reading(now_tick, energy)
+        pile.meter = None
+        self._bill_ids += 1
+        bill = Bill(
+            bill_id=self._bill_ids,
+            car=req.car,
+            queue_no=req.queue_no,
+            pile_id=pile.id,
+            pile_name=pile.name,
+            start_tick=meter.start_tick,
+            end_tick=now_tick,
+            energy=energy,
+            charge_fee=meter.charge_fee,
+            service_fee=self.tariff.service_fee(energy),
+            reason=reason,
+        )
+        totals = pile.totals
+        totals.sessions += 1
+        totals.charging_ticks += now_tick - meter.start_tick
+        totals.energy += energy
+        totals.charge_fee += bill.charge_fee
+        totals.service_fee += bill.service_fee
+        req.wanted = max(0, req.wanted - energy)
+        self._publish(SessionEnded(now_tick, bill))
+        return bill
+
+    # -- dispatch (RULES §2, §7) ---------------------------------------------------------------
+    def _dispatch(self, now_tick: int) -> None:
+        if self.dispatch_mode is Dispatch.SHORTEST:
+            for mode in Mode:
+                dispatch.shortest(self, mode, now_tick)
+        elif self.dispatch_mode is Dispatch.SINGLE_MIN_TOTAL:
+            for mode in Mode:
+                dispatch.single_min_total(self, mode, now_tick)
+        else:
+            dispatch.batch_min_total(self, now_tick)
+
+    # -- lookups -------------------------------------------------------------------------------
+    def _find(self, car: str) -> Request:
+        req = self.requests.get(car)
+        if req is None:
+            raise Refused("not_in_station", f"car {car} has no request in the station")
+        return req
+
+    def _pile(self, pile_id: int) -> Pile:
+        pile = self.pile_by_id.get(pile_id)
+        if pile is None:
+            raise Refused("unknown_pile", f"there is no pile {pile_id}")
+        return pile

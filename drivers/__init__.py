@@ -1,0 +1,1 @@
+"""The hardware boundary: pile and meter contracts, Modbus links and device profiles."""

@@ -1,0 +1,1 @@
+"""The station's network face: HTTP and WebSocket API, operator API, accounts, commands."""
