@@ -264,19 +264,24 @@ class Station:
         return bill
 
     # -- pile events (RULES §4) ----------------------------------------------------------------
-    def complete(self, now_tick: int, pile_id: int) -> Bill:
-        """The pile's running session delivered the car's amount: bill it, start the next car."""
-        pile = self._pile(pile_id)
-        req = pile.charging()
-        if req is None:
-            raise Refused("no_session", f"pile {pile.name} has no running session")
-        bill = self._end_session(pile, now_tick, EndReason.COMPLETED)
-        self._detach(req)
-        del self.requests[req.car]
-        self._publish(Done(now_tick, req.car, "completed"))
-        self._start_head(pile, now_tick)
+    def complete(self, now_tick: int, pile_ids: list[int]) -> list[Bill]:
+        """Sessions that delivered their car's amount at now_tick: bill each (in the order
+        given: configuration order, RULES §5), start each pile's next car, then dispatch once,
+        so places freed at one instant are free together (RULES §7)."""
+        piles = [self._pile(pile_id) for pile_id in pile_ids]
+        for pile in piles:
+            if pile.charging() is None:
+                raise Refused("no_session", f"pile {pile.name} has no running session")
+        bills = []
+        for pile in piles:
+            req = pile.queue[0]
+            bills.append(self._end_session(pile, now_tick, EndReason.COMPLETED))
+            self._detach(req)
+            del self.requests[req.car]
+            self._publish(Done(now_tick, req.car, "completed"))
+            self._start_head(pile, now_tick)
         self._dispatch(now_tick)
-        return bill
+        return bills
 
     def fault(self, now_tick: int, pile_id: int, state: PileState = PileState.FAULT) -> Bill | None:
         """The pile fails (or is switched off): stop and bill, regroup its cars (RULES §4)."""

@@ -7,7 +7,7 @@ user events, each in file order, with dispatch after every single one (RULES §5
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import groupby
 from typing import NamedTuple
 
@@ -91,16 +91,19 @@ class ReplayResult:
 class Replay:
     """A station on simulated piles, driven by scenario events on a virtual clock."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, observe: Callable[[Event], None] | None = None) -> None:
         self.units = Units.for_powers([p.power_w for p in config.piles])
         self.models = {p.id: PileModel(p.power_w, self.units.ticks_per_s) for p in config.piles}
         ports = {pile_id: ModelPort(model) for pile_id, model in self.models.items()}
         self.result = ReplayResult(self.units)
+        self._observe = observe
         self.station = Station(config, ports, self.units, publish=self._collect)
 
     def _collect(self, event: Event) -> None:
         if isinstance(event, SessionEnded):
             self.result.bills.append(event.bill)
+        if self._observe is not None:
+            self._observe(event)
 
     # -- the clock -----------------------------------------------------------------------------
     def next_completion(self) -> int | None:
@@ -118,9 +121,12 @@ class Replay:
             due = self.next_completion()
             if due is None or (now_tick is not None and due > now_tick):
                 return
-            for pile in self.station.piles:
-                if pile.meter is not None and self.models[pile.id].finish_tick() == due:
-                    self.station.complete(due, pile.id)
+            finished = [
+                pile.id
+                for pile in self.station.piles
+                if pile.meter is not None and self.models[pile.id].finish_tick() == due
+            ]
+            self.station.complete(due, finished)
 
     # -- events --------------------------------------------------------------------------------
     def apply(self, event: ScenarioEvent, now_tick: int) -> None:
