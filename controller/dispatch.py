@@ -17,7 +17,7 @@ def shortest(st: Station, mode: Mode, now_tick: int) -> None:
     Candidates are all working piles of the mode, full or not; ties go to the pile configured
     first. If the best pile is full, the head and everyone behind it wait (RULES §2).
     """
-    piles = [p for p in st.piles_of[mode] if p.working]
+    piles = st.working_piles(mode)
     if not piles:
         return
     priority = st.priority[mode]
@@ -40,8 +40,8 @@ def single_min_total(st: Station, mode: Mode, now_tick: int) -> None:
     sum of their finish times is smallest (RULES §7 `single_min_total`)."""
     free = [
         (pile, st.places - len(pile.queue), st.queue_end(pile, now_tick))
-        for pile in st.piles_of[mode]
-        if pile.working and len(pile.queue) < st.places
+        for pile in st.working_piles(mode)
+        if len(pile.queue) < st.places
     ]
     k = sum(places for _, places, _ in free)
     cars = st.line(mode)[:k]

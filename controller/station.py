@@ -30,6 +30,8 @@ from controller.tariff import TariffClock
 from controller.units import Units
 from controller.values import Dispatch, FaultPolicy, Mode, PileState
 
+MODES = tuple(Mode)
+
 
 class Refused(Exception):
     """The rules refuse this event; nothing changed. `error` is a stable machine key."""
@@ -162,6 +164,7 @@ class Station:
         self.piles_of: dict[Mode, list[Pile]] = {m: [] for m in Mode}
         for p in self.piles:
             self.piles_of[p.mode].append(p)
+        self._working: dict[Mode, list[Pile]] = {}
         self.requests: dict[str, Request] = {}
         self.waiting: list[Request] = []  # the waiting area in arrival order
         self.waiting_line: dict[Mode, list[Request]] = {m: [] for m in Mode}  # by number
@@ -171,6 +174,13 @@ class Station:
         self._publish = publish or (lambda event: None)
 
     # -- views ---------------------------------------------------------------------------------
+    def working_piles(self, mode: Mode) -> list[Pile]:
+        """The working piles of a mode in configuration order (kept until a pile changes state)."""
+        piles = self._working.get(mode)
+        if piles is None:
+            piles = self._working[mode] = [p for p in self.piles_of[mode] if p.working]
+        return piles
+
     def line(self, mode: Mode) -> list[Request]:
         """The cars of one mode waiting to enter the charging area, in calling order (RULES §2)."""
         return self.priority[mode] + self.waiting_line[mode]
@@ -294,6 +304,7 @@ class Station:
         displaced = list(pile.queue)
         pile.queue.clear()
         pile.state = state
+        self._working.clear()
         self._publish(PileChanged(now_tick, pile.id, state))
         if displaced and displaced[0].wanted == 0:
             # It received everything at the very instant of the fault: it is done, not displaced.
@@ -313,6 +324,7 @@ class Station:
         if pile.working:
             raise Refused("pile_working", f"pile {pile.name} is already working")
         pile.state = PileState.WORKING
+        self._working.clear()
         self._publish(PileChanged(now_tick, pile.id, pile.state))
         self._regroup(pile.mode, now_tick)
         self._dispatch(now_tick)
@@ -416,10 +428,10 @@ class Station:
     # -- dispatch (RULES §2, §7) ---------------------------------------------------------------
     def _dispatch(self, now_tick: int) -> None:
         if self.dispatch_mode is Dispatch.SHORTEST:
-            for mode in Mode:
+            for mode in MODES:
                 dispatch.shortest(self, mode, now_tick)
         elif self.dispatch_mode is Dispatch.SINGLE_MIN_TOTAL:
-            for mode in Mode:
+            for mode in MODES:
                 dispatch.single_min_total(self, mode, now_tick)
         else:
             dispatch.batch_min_total(self, now_tick)

@@ -72,6 +72,10 @@ class TariffClock:
         if duration <= 0:
             # A reading with no time elapsed: price it at the period in force at that instant.
             return energy * self.price_at(start_tick)
+        day, offset = divmod(start_tick, self._day)
+        i = bisect_right(self._starts, offset) - 1
+        if end_tick <= day * self._day + self._ends[i]:
+            return energy * self._prices[i]  # within one period: the common case
         fee = 0
         left = energy
         pieces = list(self.spans(start_tick, end_tick))

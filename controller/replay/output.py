@@ -60,8 +60,8 @@ def bill_json(units: Units, bill: Bill) -> dict[str, Any]:
     }
 
 
-def _line_json(units: Units, cars: list[LineCar]) -> list[dict[str, Any]]:
-    return [{"car": c.car, "mode": c.mode.letter, "quantity": _kwh(units, c.wanted)} for c in cars]
+def _line_json(units: Units, cars: tuple[LineCar, ...]) -> list[dict[str, Any]]:
+    return [{"car": c.car, "mode": c.mode, "quantity": _kwh(units, c.wanted)} for c in cars]
 
 
 def to_json(result: ReplayResult) -> dict[str, Any]:
@@ -69,16 +69,16 @@ def to_json(result: ReplayResult) -> dict[str, Any]:
     snapshots = [
         {
             "time": clock(s.time_s),
-            "events": s.events,
+            "events": list(s.events),
             "piles": [
                 {
                     "name": p.name,
-                    "state": p.state.value,
+                    "state": p.state,
                     "cars": [
                         {
                             "car": c.car,
                             "charged": _kwh(u, c.energy),
-                            "fee": _num(_yuan(u, c.fee)),
+                            "fee": _num(_yuan(u, result.fee(c))),
                         }
                         for c in p.cars
                     ],

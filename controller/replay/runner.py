@@ -8,16 +8,18 @@ user events, each in file order, with dispatch after every single one (RULES §5
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from heapq import heappop, heappush
 from itertools import groupby
 from typing import NamedTuple
 
 from controller.billing import Bill
 from controller.config import Config
-from controller.events import Event, SessionEnded
+from controller.events import ChargingStarted, Event, SessionEnded
 from controller.replay.scenario import Kind, ScenarioEvent
 from controller.station import Refused, Request, Station
+from controller.tariff import TariffClock
 from controller.units import Units
-from controller.values import Mode, PileState
+from controller.values import Mode
 from firmware_sim.pile_model import PileModel
 
 MODE_OF_LETTER = {"F": Mode.FAST, "T": Mode.COMMON}
@@ -41,29 +43,39 @@ class ModelPort:
 
 
 class CarView(NamedTuple):
+    """A car in a pile queue at a snapshot. Its fee is worked out only if it is shown
+    (ReplayResult.fee): from the session's last meter reading (fee, energy, tick) to now."""
+
     car: str
-    energy: int  # received in the current session (energy units)
-    fee: int  # charging + service fee of the current session (fee units)
+    energy: int = 0  # received in the current session (energy units); 0 if not charging
+    reading_fee: int = 0
+    reading_energy: int = 0
+    reading_tick: int = 0
+    now_tick: int = 0
+
+
+# Snapshots hold only strings, integers and tuples of them: a replay keeps thousands, and such
+# tuples are soon left alone by the garbage collector.
 
 
 class PileView(NamedTuple):
     name: str
-    state: PileState
-    cars: list[CarView]
+    state: str  # a PileState value
+    cars: tuple[CarView, ...]
 
 
 class LineCar(NamedTuple):
     car: str
-    mode: Mode
+    mode: str  # the mode letter, F or T
     wanted: int  # energy units still wanted
 
 
 class Snapshot(NamedTuple):
     time_s: int
-    events: list[str]
-    piles: list[PileView]
-    priority: list[LineCar]
-    waiting: list[LineCar]
+    events: tuple[str, ...]
+    piles: tuple[PileView, ...]
+    priority: tuple[LineCar, ...]
+    waiting: tuple[LineCar, ...]
 
 
 class RefusedEvent(NamedTuple):
@@ -75,12 +87,21 @@ class RefusedEvent(NamedTuple):
 class ReplayResult:
     """Everything a replay produced, values still exact."""
 
-    def __init__(self, units: Units) -> None:
+    def __init__(self, units: Units, clock: TariffClock) -> None:
         self.units = units
+        self.clock = clock
         self.snapshots: list[Snapshot] = []
         self.refused: list[RefusedEvent] = []
         self.bills: list[Bill] = []
         self.stranded: list[Request] = []  # cars still in the station when nothing can run
+
+    def fee(self, view: CarView) -> int:
+        """Charging plus service fee of the car's current session at the snapshot (fee units)."""
+        if view.energy == 0:
+            return 0
+        delta = view.energy - view.reading_energy
+        charge = view.reading_fee + self.clock.charge_fee(view.reading_tick, view.now_tick, delta)
+        return charge + self.clock.service_fee(view.energy)
 
     @property
     def end_tick(self) -> int | None:
@@ -91,42 +112,62 @@ class ReplayResult:
 class Replay:
     """A station on simulated piles, driven by scenario events on a virtual clock."""
 
-    def __init__(self, config: Config, observe: Callable[[Event], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        observe: Callable[[Event], None] | None = None,
+        *,
+        snapshots: bool = True,
+    ) -> None:
+        """snapshots=False keeps only bills and refusals: for long generated runs (bench)."""
+        self.keep_snapshots = snapshots
         self.units = Units.for_powers([p.power_w for p in config.piles])
         self.models = {p.id: PileModel(p.power_w, self.units.ticks_per_s) for p in config.piles}
         ports = {pile_id: ModelPort(model) for pile_id, model in self.models.items()}
-        self.result = ReplayResult(self.units)
+        self.result = ReplayResult(self.units, TariffClock(config.tariff, self.units))
+        self._index = {p.id: i for i, p in enumerate(config.piles)}
+        # Predicted completions (tick, pile index); an entry whose session has since ended or
+        # changed is dropped when it comes up.
+        self._due: list[tuple[int, int]] = []
         self._observe = observe
         self.station = Station(config, ports, self.units, publish=self._collect)
 
     def _collect(self, event: Event) -> None:
         if isinstance(event, SessionEnded):
             self.result.bills.append(event.bill)
+        elif isinstance(event, ChargingStarted):
+            finish = self.models[event.pile_id].finish_tick()
+            if finish is not None:
+                heappush(self._due, (finish, self._index[event.pile_id]))
         if self._observe is not None:
             self._observe(event)
 
     # -- the clock -----------------------------------------------------------------------------
+    def _live(self, tick: int, index: int) -> bool:
+        pile = self.station.piles[index]
+        return pile.meter is not None and self.models[pile.id].finish_tick() == tick
+
     def next_completion(self) -> int | None:
-        due = None
-        for pile in self.station.piles:
-            if pile.meter is not None:
-                finish = self.models[pile.id].finish_tick()
-                if finish is not None and (due is None or finish < due):
-                    due = finish
-        return due
+        """When the next running session reaches its amount, if any is running."""
+        due = self._due
+        while due and not self._live(*due[0]):
+            heappop(due)
+        return due[0][0] if due else None
 
     def advance(self, now_tick: int | None) -> None:
         """Settle every completion up to now_tick (all of them if None), in time order."""
+        due = self._due
         while True:
-            due = self.next_completion()
-            if due is None or (now_tick is not None and due > now_tick):
+            tick = self.next_completion()
+            if tick is None or (now_tick is not None and tick > now_tick):
                 return
-            finished = [
-                pile.id
-                for pile in self.station.piles
-                if pile.meter is not None and self.models[pile.id].finish_tick() == due
-            ]
-            self.station.complete(due, finished)
+            finished: set[int] = set()
+            while due and due[0][0] == tick:
+                _, index = heappop(due)
+                if self._live(tick, index):
+                    finished.add(index)
+            # Settled together, in configuration order (RULES §5).
+            self.station.complete(tick, [self.station.piles[i].id for i in sorted(finished)])
 
     # -- events --------------------------------------------------------------------------------
     def apply(self, event: ScenarioEvent, now_tick: int) -> None:
@@ -162,17 +203,19 @@ class Replay:
         now_tick = self.units.ticks(time_s)
         piles = []
         for pile in st.piles:
-            cars = []
-            for i, req in enumerate(pile.queue):
-                if i == 0 and pile.meter is not None:
-                    energy, charge, service = st.session_so_far(pile, now_tick)
-                    cars.append(CarView(req.car, energy, charge + service))
-                else:
-                    cars.append(CarView(req.car, 0, 0))
-            piles.append(PileView(pile.name, pile.state, cars))
-        priority = [LineCar(r.car, r.mode, r.wanted) for m in Mode for r in st.priority[m]]
-        waiting = [LineCar(r.car, r.mode, r.wanted) for r in st.waiting]
-        return Snapshot(time_s, texts, piles, priority, waiting)
+            cars = [CarView(req.car) for req in pile.queue]
+            meter = pile.meter
+            if meter is not None:
+                energy = pile.port.session_energy(now_tick)
+                cars[0] = CarView(
+                    cars[0].car, energy, meter.charge_fee, meter.energy, meter.last_tick, now_tick
+                )
+            piles.append(PileView(pile.name, pile.state.value, tuple(cars)))
+        priority = tuple(
+            LineCar(r.car, r.mode.letter, r.wanted) for m in Mode for r in st.priority[m]
+        )
+        waiting = tuple(LineCar(r.car, r.mode.letter, r.wanted) for r in st.waiting)
+        return Snapshot(time_s, tuple(texts), tuple(piles), priority, waiting)
 
     def run(self, events: Iterable[ScenarioEvent]) -> ReplayResult:
         for time_s, group in groupby(events, key=lambda e: e.time_s):
@@ -185,7 +228,8 @@ class Replay:
             for event in at_once:
                 if not event.kind.is_pile_event:
                     self.apply(event, now_tick)
-            self.result.snapshots.append(self.snapshot(time_s, [e.text for e in at_once]))
+            if self.keep_snapshots:
+                self.result.snapshots.append(self.snapshot(time_s, [e.text for e in at_once]))
         self.advance(None)
         self.result.stranded = list(self.station.requests.values())
         return self.result

@@ -101,3 +101,14 @@ def test_rounding_is_half_up() -> None:
     assert round_half_up(Fraction(5, 1000), 2) == Decimal("0.01")
     assert round_half_up(Fraction(-1, 8), 2) == Decimal("-0.13")
     assert round_half_up(Fraction(40, 7), 4) == Decimal("5.7143")
+
+
+def test_current_fee_of_a_charging_car_is_charging_plus_service_so_far() -> None:
+    w = World(SLOW)
+    w.request("06:30", "V1", COMMON, 28)
+    now = w.go("07:30")
+    energy, charge, service = w.st.session_so_far(w.st.pile_by_name["S"], now)
+    # 06:30-07:30 at 7 kW: 3.5 kWh valley then 3.5 kWh flat.
+    assert w.kwh(energy) == 7
+    assert w.yuan(charge) == Fraction(7, 2) * VALLEY + Fraction(7, 2) * FLAT
+    assert w.yuan(service) == 7 * SERVICE

@@ -45,7 +45,7 @@ def test_a_fault_at_the_instant_a_session_completes_comes_after_the_completion()
     (bill,) = result.bills
     assert bill.car == "V1" and result.units.kwh(bill.energy) == 7
     assert bill.reason.value == "completed"
-    assert result.snapshots[-1].priority == []
+    assert result.snapshots[-1].priority == ()
 
 
 def test_pile_events_come_before_user_events_of_the_same_instant_whatever_the_file_order() -> None:
@@ -60,10 +60,10 @@ def test_pile_events_come_before_user_events_of_the_same_instant_whatever_the_fi
     # the empty S2 and then been displaced into the priority line.
     last = result.snapshots[-1]
     assert [c.car for c in last.piles[0].cars] == ["V1", "V2"]
-    assert last.piles[1].state.value == "fault"
-    assert last.priority == []
+    assert last.piles[1].state == "fault"
+    assert last.priority == ()
     # The snapshot lists the instant's events in file order.
-    assert last.events == ["(A,V2,T,7)", "(B,S2,O,0)"]
+    assert last.events == ("(A,V2,T,7)", "(B,S2,O,0)")
 
 
 def test_a_session_stopped_the_instant_it_started_still_gives_a_bill() -> None:
