@@ -40,7 +40,7 @@ class Reg(NamedTuple):
     meaning: str
 
 
-# -- 1. The station's reference pile --------------------------------------------------------------
+# -- 1. The station's reference pile ------
 # Our own map (docs/registers.md). Unit id by configuration, default 1.
 
 
@@ -81,7 +81,7 @@ REF_HOLDING_COUNT = 7
 REF_DEFAULT_WATCHDOG_S = 10
 
 
-# -- 2a. EVSE-WB-DIN (SimpleEVSE) charge controller ---------------------------------------------------
+# -- 2a. EVSE-WB-DIN (SimpleEVSE) charge controller ------
 # Holding registers, FC03 read, FC16 write (hardware notes 4b). Unit id 1 by default, 9600 8N1.
 
 
@@ -112,7 +112,7 @@ EVSE_MIN_CURRENT_A = 6  # IEC 61851: below 6 A the pilot cannot signal charging
 EVSE_VOLTS = 230
 
 
-# -- 2b. Eastron SDM630 / SDM120 energy meters ---------------------------------------------------------
+# -- 2b. Eastron SDM630 / SDM120 energy meters ------
 # Input registers, FC04, float32 big-endian (hardware notes 4a).
 
 SDM = {
@@ -135,7 +135,7 @@ def sdm_power_reg(model: MeterModel) -> Reg:
     return SDM["power_w"] if model is MeterModel.SDM630 else SDM["power_l1_w"]
 
 
-# -- encoding ----------------------------------------------------------------------------------------
+# -- encoding ------
 
 
 def encode(kind: Kind, value: int | float) -> list[int]:
