@@ -1,0 +1,117 @@
+"""Driver of the station's reference pile (register map: drivers.registers.REF, docs/registers.md).
+
+One input-register read gives state, power and the meter together, so a poll is one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from drivers.contracts import PileState, PileStatus
+from drivers.energy_guard import EnergyGuard
+from drivers.errors import BadResponse
+from drivers.link import ModbusLink
+from drivers.registers import (
+    REF,
+    REF_INPUT_COUNT,
+    REF_MAGIC,
+    Kind,
+    RefState,
+    Table,
+    encode,
+    field,
+)
+
+_STATES = {
+    RefState.NO_VEHICLE: PileState.NO_VEHICLE,
+    RefState.CONNECTED: PileState.CONNECTED,
+    RefState.CHARGING: PileState.CHARGING,
+    RefState.FINISHED: PileState.FINISHED,
+    RefState.FAULT: PileState.FAULT,
+}
+_U64_ALL_ONES = (1 << 64) - 1
+
+
+class ReferencePile:
+    """A reference pile on a link, by unit id. It is its own meter."""
+
+    has_energy_limit = True
+    has_watchdog = True
+
+    def __init__(
+        self,
+        link: ModbusLink,
+        unit: int,
+        name: str,
+        rated_power_w: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        pause_s: float = 0.0,
+    ) -> None:
+        self.link = link
+        self.unit = unit
+        self.name = name
+        self.rated_power_w = rated_power_w
+        self.pause_s = pause_s
+        self._clock = clock
+        self.guard = EnergyGuard(name, rated_power_w, garbage_wh=_U64_ALL_ONES)
+        self._beat = 0
+
+    async def _inputs(self) -> list[int]:
+        return await self.link.read(Table.INPUT, 0, REF_INPUT_COUNT, self.unit, self.pause_s)
+
+    async def identify(self) -> int:
+        """Check that the unit is a reference pile; its rated power in W."""
+        block = await self._inputs()
+        if field(block, 0, REF["magic"]) != REF_MAGIC:
+            raise BadResponse(f"{self.name}: unit {self.unit} is not a reference pile")
+        return int(field(block, 0, REF["rated_power_w"]))
+
+    async def read_status(self) -> PileStatus:
+        block = await self._inputs()
+        raw_state = int(field(block, 0, REF["state"]))
+        try:
+            state = _STATES[RefState(raw_state)]
+        except ValueError:
+            raise BadResponse(f"{self.name}: unknown state {raw_state}") from None
+        meter_wh = self.guard.check(field(block, 0, REF["meter_wh"]), self._clock())
+        return PileStatus(
+            state=state,
+            fault_code=int(field(block, 0, REF["fault_code"])),
+            power_w=int(field(block, 0, REF["power_w"])),
+            setpoint_w=await self._setpoint_w(),
+            meter_wh=meter_wh,
+        )
+
+    async def _setpoint_w(self) -> int:
+        regs = await self.link.read(Table.HOLDING, 0, 3, self.unit, self.pause_s)
+        return int(field(regs, 0, REF["setpoint_w"])) if regs[0] else 0
+
+    async def read_energy_wh(self) -> int:
+        regs = await self.link.read(
+            Table.INPUT, REF["meter_wh"].address, 4, self.unit, self.pause_s
+        )
+        return self.guard.check(
+            field(regs, REF["meter_wh"].address, REF["meter_wh"]), self._clock()
+        )
+
+    async def read_power_w(self) -> int:
+        regs = await self.link.read(Table.INPUT, REF["power_w"].address, 2, self.unit, self.pause_s)
+        return int(field(regs, REF["power_w"].address, REF["power_w"]))
+
+    async def enable(self, setpoint_w: int, limit_wh: int | None = None) -> None:
+        # Setpoint and limit first, then enable: a new session starts with its limit in place.
+        values = encode(Kind.U32, setpoint_w) + encode(Kind.U32, limit_wh or 0)
+        await self.link.write(REF["setpoint_w"].address, values, self.unit, self.pause_s)
+        await self.link.write(REF["enable"].address, [1], self.unit, self.pause_s)
+
+    async def stop(self) -> None:
+        await self.link.write(REF["enable"].address, [0], self.unit, self.pause_s)
+
+    async def heartbeat(self) -> None:
+        self._beat = (self._beat + 1) & 0xFFFF
+        await self.link.write(REF["heartbeat"].address, [self._beat], self.unit, self.pause_s)
+
+    async def set_watchdog(self, timeout_s: int) -> None:
+        await self.link.write(REF["watchdog_s"].address, [timeout_s], self.unit, self.pause_s)
