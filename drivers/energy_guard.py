@@ -60,8 +60,11 @@ class EnergyGuard:
                     "jump",
                     value_wh,
                 )
-        self.last_wh = wh
-        self.last_s = now_s
+        if wh != self.last_wh or self.last_s is None:
+            # Time counts from the last change: a counter that stood still (a frozen meter, an
+            # idle pile) may catch up by what the pile could have delivered since it moved.
+            self.last_wh = wh
+            self.last_s = now_s
         return wh
 
     def rebase(self, value_wh: int, now_s: float) -> None:

@@ -178,10 +178,13 @@ class ModbusLink:
         pause_s: float,
     ) -> Any:
         async with self._lock:
-            wait_s = self._quiet_until - time.monotonic()
-            if wait_s > 0:
-                await asyncio.sleep(wait_s)
-            client = await self._connected()
+            if self._quiet_until:
+                wait_s = self._quiet_until - time.monotonic()
+                if wait_s > 0:
+                    await asyncio.sleep(wait_s)
+            client = self._client
+            if client is None or not client.connected:
+                client = await self._connected()
             try:
                 if values is not None:
                     response = await client.write_registers(address, values, device_id=unit)
@@ -207,7 +210,8 @@ class ModbusLink:
                 raise LinkDown(f"{self.name} unit {unit}: {exc}") from exc
             except ModbusException as exc:
                 raise BadResponse(f"{self.name} unit {unit}: {exc}") from exc
-            self._quiet_until = time.monotonic() + max(pause_s, self.spec.pause_s)
+            quiet_s = max(pause_s, self.spec.pause_s)
+            self._quiet_until = time.monotonic() + quiet_s if quiet_s else 0.0
             if response.isError():
                 code = getattr(response, "exception_code", 0)
                 raise DeviceRefused(f"{self.name} unit {unit}: Modbus exception {code}", code)

@@ -31,6 +31,13 @@ _STATES = {
     RefState.FAULT: PileState.FAULT,
 }
 _U64_ALL_ONES = (1 << 64) - 1
+# Offsets into the input block read from address 0 (the map's addresses, decoded inline: a poll
+# is on the hot path of every control-loop tick).
+_STATE = REF["state"].address
+_FAULT = REF["fault_code"].address
+_POWER = REF["power_w"].address
+_METER = REF["meter_wh"].address
+_SETPOINT = REF["setpoint_w"].address
 
 
 class ReferencePile:
@@ -69,24 +76,23 @@ class ReferencePile:
         return int(field(block, 0, REF["rated_power_w"]))
 
     async def read_status(self) -> PileStatus:
-        block = await self._inputs()
-        raw_state = int(field(block, 0, REF["state"]))
-        try:
-            state = _STATES[RefState(raw_state)]
-        except ValueError:
-            raise BadResponse(f"{self.name}: unknown state {raw_state}") from None
-        meter_wh = self.guard.check(field(block, 0, REF["meter_wh"]), self._clock())
+        link = self.link
+        block = await link.read(Table.INPUT, 0, REF_INPUT_COUNT, self.unit, self.pause_s)
+        state = _STATES.get(block[_STATE])  # type: ignore[call-overload]
+        if state is None:
+            raise BadResponse(f"{self.name}: unknown state {block[_STATE]}")
+        m = _METER
+        meter = (block[m] << 48) | (block[m + 1] << 32) | (block[m + 2] << 16) | block[m + 3]
+        meter_wh = self.guard.check(meter, self._clock())
+        # Read back what the pile was told: the controller repairs drift, it does not trust a cache.
+        holding = await link.read(Table.HOLDING, 0, 3, self.unit, self.pause_s)
         return PileStatus(
-            state=state,
-            fault_code=int(field(block, 0, REF["fault_code"])),
-            power_w=int(field(block, 0, REF["power_w"])),
-            setpoint_w=await self._setpoint_w(),
-            meter_wh=meter_wh,
+            state,
+            block[_FAULT],
+            (block[_POWER] << 16) | block[_POWER + 1],
+            ((holding[_SETPOINT] << 16) | holding[_SETPOINT + 1]) if holding[0] else 0,
+            meter_wh,
         )
-
-    async def _setpoint_w(self) -> int:
-        regs = await self.link.read(Table.HOLDING, 0, 3, self.unit, self.pause_s)
-        return int(field(regs, 0, REF["setpoint_w"])) if regs[0] else 0
 
     async def read_energy_wh(self) -> int:
         regs = await self.link.read(

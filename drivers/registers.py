@@ -26,9 +26,12 @@ class Kind(IntEnum):
     F32 = 20  # IEEE-754 float32, high word first
 
 
+_WIDTH = {Kind.U16: 1, Kind.U32: 2, Kind.U64: 4, Kind.F32: 2}
+
+
 def width(kind: Kind) -> int:
     """Registers a value of this kind takes."""
-    return {Kind.U16: 1, Kind.U32: 2, Kind.U64: 4, Kind.F32: 2}[kind]
+    return _WIDTH[kind]
 
 
 class Reg(NamedTuple):
@@ -151,8 +154,12 @@ def encode(kind: Kind, value: int | float) -> list[int]:
 def decode(kind: Kind, regs: list[int] | tuple[int, ...]) -> int | float:
     if kind is Kind.F32:
         return struct.unpack(">f", struct.pack(">HH", regs[0], regs[1]))[0]
+    if kind is Kind.U16:
+        return regs[0]
+    if kind is Kind.U32:
+        return (regs[0] << 16) | regs[1]
     value = 0
-    for r in regs[: width(kind)]:
+    for r in regs[: _WIDTH[kind]]:
         value = (value << 16) | r
     return value
 
@@ -160,4 +167,4 @@ def decode(kind: Kind, regs: list[int] | tuple[int, ...]) -> int | float:
 def field(block: list[int] | tuple[int, ...], start: int, reg: Reg) -> int | float:
     """The value of `reg` out of a block of registers read from address `start`."""
     offset = reg.address - start
-    return decode(reg.kind, block[offset : offset + width(reg.kind)])
+    return decode(reg.kind, block[offset : offset + _WIDTH[reg.kind]])

@@ -78,3 +78,13 @@ def test_link_urls() -> None:
 def test_bad_link_urls_say_what_is_wrong(url: str, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         parse_link(url)
+
+
+def test_a_counter_that_stood_still_may_catch_up_by_what_the_pile_could_deliver() -> None:
+    g = guard()
+    g.check(1000, 0.0)
+    g.check(1000, 600.0)  # frozen (or idle) for ten minutes
+    # Since it last moved, 600 s at 7 kW = 1166.7 Wh could have been delivered.
+    assert g.check(2166, 600.0) == 2166
+    with pytest.raises(BadReading):
+        g.check(2166 + 50, 601.0)  # 1 s later, 50 Wh more is not possible at 7 kW
