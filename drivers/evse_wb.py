@@ -52,7 +52,8 @@ class EvseWbPile:
         self.rated_power_w = rated_power_w
         self.phases = phases
         self.pause_s = pause_s
-        self.max_current_a = rated_power_w // (EVSE_VOLTS * phases)
+        # The nearest whole current to the rating (11 kW on 3 phases: 16 A), as the pile has it.
+        self.max_current_a = round(rated_power_w / (EVSE_VOLTS * phases))
 
     def watts(self, amps: int) -> int:
         return amps * EVSE_VOLTS * self.phases
