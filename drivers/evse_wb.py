@@ -43,6 +43,7 @@ class EvseWbPile:
         *,
         phases: int = 3,
         pause_s: float = 0.0,
+        timeout_s: float | None = None,
     ) -> None:
         if phases not in (1, 3):
             raise ValueError(f"{name}: phases must be 1 or 3")
@@ -51,7 +52,8 @@ class EvseWbPile:
         self.name = name
         self.rated_power_w = rated_power_w
         self.phases = phases
-        self.pause_s = pause_s
+        self.pause_s = pause_s  # this device's own quiet time and timeout on its link
+        self.timeout_s = timeout_s
         # The nearest whole current to the rating (11 kW on 3 phases: 16 A), as the pile has it.
         self.max_current_a = round(rated_power_w / (EVSE_VOLTS * phases))
 
@@ -66,7 +68,12 @@ class EvseWbPile:
 
     async def read_status(self) -> PileStatus:
         block = await self.link.read(
-            Table.HOLDING, EVSE_STATUS_START, EVSE_STATUS_COUNT, self.unit, self.pause_s
+            Table.HOLDING,
+            EVSE_STATUS_START,
+            EVSE_STATUS_COUNT,
+            self.unit,
+            self.pause_s,
+            self.timeout_s,
         )
         raw = int(field(block, EVSE_STATUS_START, EVSE["vehicle_state"]))
         try:
@@ -87,11 +94,17 @@ class EvseWbPile:
         if limit_wh is not None:
             raise NotSupported(f"{self.name}: the EVSE-WB-DIN has no session energy limit")
         await self.link.write(
-            EVSE["current_a"].address, [self.amps(setpoint_w)], self.unit, self.pause_s
+            EVSE["current_a"].address,
+            [self.amps(setpoint_w)],
+            self.unit,
+            self.pause_s,
+            self.timeout_s,
         )
 
     async def stop(self) -> None:
-        await self.link.write(EVSE["current_a"].address, [0], self.unit, self.pause_s)
+        await self.link.write(
+            EVSE["current_a"].address, [0], self.unit, self.pause_s, self.timeout_s
+        )
 
     async def heartbeat(self) -> None:
         raise NotSupported(f"{self.name}: the EVSE-WB-DIN has no watchdog register")

@@ -149,12 +149,18 @@ class ModbusLink:
         return client
 
     async def read(
-        self, table: Table, address: int, count: int, unit: int, pause_s: float = 0.0
+        self,
+        table: Table,
+        address: int,
+        count: int,
+        unit: int,
+        pause_s: float = 0.0,
+        timeout_s: float | None = None,
     ) -> list[int]:
         """`count` registers from `address` of the unit's holding or input table."""
         if not 1 <= count <= MAX_REGISTERS:
             raise ValueError(f"count {count} is outside 1..{MAX_REGISTERS}")
-        response = await self._transact(table, address, count, None, unit, pause_s)
+        response = await self._transact(table, address, count, None, unit, pause_s, timeout_s)
         registers = list(response.registers)
         if len(registers) != count:
             raise BadResponse(
@@ -162,9 +168,18 @@ class ModbusLink:
             )
         return registers
 
-    async def write(self, address: int, values: list[int], unit: int, pause_s: float = 0.0) -> None:
+    async def write(
+        self,
+        address: int,
+        values: list[int],
+        unit: int,
+        pause_s: float = 0.0,
+        timeout_s: float | None = None,
+    ) -> None:
         """Write holding registers (FC16, as the EVSE-WB-DIN and most devices expect)."""
-        response = await self._transact(Table.HOLDING, address, len(values), values, unit, pause_s)
+        response = await self._transact(
+            Table.HOLDING, address, len(values), values, unit, pause_s, timeout_s
+        )
         if response.address != address or response.count != len(values):
             raise BadResponse(f"{self.name} unit {unit}: write echo does not match the request")
 
@@ -176,7 +191,10 @@ class ModbusLink:
         values: list[int] | None,
         unit: int,
         pause_s: float,
+        timeout_s: float | None,
     ) -> Any:
+        """One transaction. pause_s and timeout_s are the device's own (a slow meter beside a
+        quick pile on one bus); the link's apply where the device has none."""
         async with self._lock:
             if self._quiet_until:
                 wait_s = self._quiet_until - time.monotonic()
@@ -185,6 +203,9 @@ class ModbusLink:
             client = self._client
             if client is None or not client.connected:
                 client = await self._connected()
+            timeout_s = timeout_s or self.spec.timeout_s
+            # pymodbus waits ctx.comm_params.timeout_connect for an answer: set per transaction.
+            client.ctx.comm_params.timeout_connect = timeout_s
             try:
                 if values is not None:
                     response = await client.write_registers(address, values, device_id=unit)
@@ -200,10 +221,14 @@ class ModbusLink:
                     )
                     function = 4
             except ModbusIOException as exc:
-                # No answer in time: keep quiet one timeout more so a late reply is dropped.
-                self._quiet_until = time.monotonic() + self.spec.timeout_s + pause_s
+                # Keep quiet one timeout more, so that a late reply is dropped on the floor.
+                self._quiet_until = time.monotonic() + timeout_s + pause_s
+                if "but received" in str(exc):
+                    # pymodbus refused an answer from another unit or transaction (a reply
+                    # later than the quiet time): never taken, reported as a bad exchange.
+                    raise BadResponse(f"{self.name} unit {unit}: {exc}") from exc
                 raise LinkTimeout(
-                    f"{self.name} unit {unit}: no answer within {self.spec.timeout_s} s"
+                    f"{self.name} unit {unit}: no answer within {timeout_s} s"
                 ) from exc
             except ConnectionException as exc:
                 self._drop()

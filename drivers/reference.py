@@ -55,18 +55,22 @@ class ReferencePile:
         *,
         clock: Callable[[], float] = time.monotonic,
         pause_s: float = 0.0,
+        timeout_s: float | None = None,
     ) -> None:
         self.link = link
         self.unit = unit
         self.name = name
         self.rated_power_w = rated_power_w
-        self.pause_s = pause_s
+        self.pause_s = pause_s  # this device's own quiet time and timeout on its link
+        self.timeout_s = timeout_s
         self._clock = clock
         self.guard = EnergyGuard(name, rated_power_w, garbage_wh=_U64_ALL_ONES)
         self._beat = 0
 
     async def _inputs(self) -> list[int]:
-        return await self.link.read(Table.INPUT, 0, REF_INPUT_COUNT, self.unit, self.pause_s)
+        return await self.link.read(
+            Table.INPUT, 0, REF_INPUT_COUNT, self.unit, self.pause_s, self.timeout_s
+        )
 
     async def identify(self) -> int:
         """Check that the unit is a reference pile; its rated power in W."""
@@ -77,7 +81,9 @@ class ReferencePile:
 
     async def read_status(self) -> PileStatus:
         link = self.link
-        block = await link.read(Table.INPUT, 0, REF_INPUT_COUNT, self.unit, self.pause_s)
+        block = await link.read(
+            Table.INPUT, 0, REF_INPUT_COUNT, self.unit, self.pause_s, self.timeout_s
+        )
         state = _STATES.get(block[_STATE])  # type: ignore[call-overload]
         if state is None:
             raise BadResponse(f"{self.name}: unknown state {block[_STATE]}")
@@ -85,7 +91,7 @@ class ReferencePile:
         meter = (block[m] << 48) | (block[m + 1] << 32) | (block[m + 2] << 16) | block[m + 3]
         meter_wh = self.guard.check(meter, self._clock())
         # Read back what the pile was told: the controller repairs drift, it does not trust a cache.
-        holding = await link.read(Table.HOLDING, 0, 3, self.unit, self.pause_s)
+        holding = await link.read(Table.HOLDING, 0, 3, self.unit, self.pause_s, self.timeout_s)
         return PileStatus(
             state,
             block[_FAULT],
@@ -96,28 +102,36 @@ class ReferencePile:
 
     async def read_energy_wh(self) -> int:
         regs = await self.link.read(
-            Table.INPUT, REF["meter_wh"].address, 4, self.unit, self.pause_s
+            Table.INPUT, REF["meter_wh"].address, 4, self.unit, self.pause_s, self.timeout_s
         )
         return self.guard.check(
             field(regs, REF["meter_wh"].address, REF["meter_wh"]), self._clock()
         )
 
     async def read_power_w(self) -> int:
-        regs = await self.link.read(Table.INPUT, REF["power_w"].address, 2, self.unit, self.pause_s)
+        regs = await self.link.read(
+            Table.INPUT, REF["power_w"].address, 2, self.unit, self.pause_s, self.timeout_s
+        )
         return int(field(regs, REF["power_w"].address, REF["power_w"]))
 
     async def enable(self, setpoint_w: int, limit_wh: int | None = None) -> None:
         # Setpoint and limit first, then enable: a new session starts with its limit in place.
         values = encode(Kind.U32, setpoint_w) + encode(Kind.U32, limit_wh or 0)
-        await self.link.write(REF["setpoint_w"].address, values, self.unit, self.pause_s)
-        await self.link.write(REF["enable"].address, [1], self.unit, self.pause_s)
+        await self.link.write(
+            REF["setpoint_w"].address, values, self.unit, self.pause_s, self.timeout_s
+        )
+        await self.link.write(REF["enable"].address, [1], self.unit, self.pause_s, self.timeout_s)
 
     async def stop(self) -> None:
-        await self.link.write(REF["enable"].address, [0], self.unit, self.pause_s)
+        await self.link.write(REF["enable"].address, [0], self.unit, self.pause_s, self.timeout_s)
 
     async def heartbeat(self) -> None:
         self._beat = (self._beat + 1) & 0xFFFF
-        await self.link.write(REF["heartbeat"].address, [self._beat], self.unit, self.pause_s)
+        await self.link.write(
+            REF["heartbeat"].address, [self._beat], self.unit, self.pause_s, self.timeout_s
+        )
 
     async def set_watchdog(self, timeout_s: int) -> None:
-        await self.link.write(REF["watchdog_s"].address, [timeout_s], self.unit, self.pause_s)
+        await self.link.write(
+            REF["watchdog_s"].address, [timeout_s], self.unit, self.pause_s, self.timeout_s
+        )

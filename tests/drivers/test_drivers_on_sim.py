@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
 from drivers.contracts import PileState
-from drivers.errors import BadReading, DeviceRefused, LinkTimeout, NotSupported
+from drivers.errors import (
+    BadReading,
+    DeviceRefused,
+    LinkTimeout,
+    NotSupported,
+    RetryableError,
+)
 from drivers.evse_wb import EvseWbPile
 from drivers.link import ModbusLink, parse_link
 from drivers.reference import ReferencePile
@@ -236,3 +243,29 @@ async def test_bad_meter_readings_are_never_passed_on_as_energy(bench: Bench) ->
     ref.guard.rebase(0, bench.clock())  # the controller bridges a reset (RULES §6, issue of faults)
     bench.clock.advance(360)
     assert await ref.read_energy_wh() == 700  # counts on from its new zero: 7 kW for 360 s
+
+
+@pytest.mark.asyncio
+async def test_serial_bus_device_timeout_and_a_late_reply_never_taken_for_the_next(
+    bench: Bench,
+) -> None:
+    sim = bench.sim("1:reference:7", "3:reference:22")
+    link = await bench.rtu(sim, timeout_s=1.0)
+    slow = ReferencePile(link, 1, "slow", 7000, clock=bench.clock, timeout_s=0.15)
+    other = ReferencePile(link, 3, "other", 22_000, clock=bench.clock)
+    await other.set_watchdog(0)
+    await other.enable(22_000)
+    sim.inject(1, "delay", ms=400)
+    with pytest.raises(LinkTimeout, match=r"within 0\.15 s"):  # the device's own timeout
+        await slow.read_status()
+    bench.clock.advance(360)
+    # Unit 1's reply comes 0.4 s late, after the bus's quiet time, just before unit 3's own:
+    # it is refused (the exchange fails as retryable), never taken for unit 3's answer; the
+    # next exchange is clean again.
+    with contextlib.suppress(RetryableError):
+        status = await other.read_status()
+        assert status.meter_wh == 2200  # had it been accepted, it is unit 3's own answer
+    status = await other.read_status()
+    assert status.meter_wh == 2200 and status.power_w == 22_000  # 22 kW for 360 s
+    sim.clear(1)
+    assert (await slow.read_status()).state is PileState.NO_VEHICLE
