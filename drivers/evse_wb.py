@@ -8,6 +8,7 @@ energy limit and no watchdog register: the controller stops it at the amount.
 from __future__ import annotations
 
 from drivers.contracts import PileState, PileStatus
+from drivers.device import LinkDevice
 from drivers.errors import BadResponse, NotSupported
 from drivers.link import ModbusLink
 from drivers.registers import (
@@ -30,7 +31,7 @@ _STATES = {
 }
 
 
-class EvseWbPile:
+class EvseWbPile(LinkDevice):
     has_energy_limit = False
     has_watchdog = False
 
@@ -47,13 +48,9 @@ class EvseWbPile:
     ) -> None:
         if phases not in (1, 3):
             raise ValueError(f"{name}: phases must be 1 or 3")
-        self.link = link
-        self.unit = unit
-        self.name = name
+        super().__init__(link, unit, name, pause_s=pause_s, timeout_s=timeout_s)
         self.rated_power_w = rated_power_w
         self.phases = phases
-        self.pause_s = pause_s  # this device's own quiet time and timeout on its link
-        self.timeout_s = timeout_s
         # The nearest whole current to the rating (11 kW on 3 phases: 16 A), as the pile has it.
         self.max_current_a = round(rated_power_w / (EVSE_VOLTS * phases))
 
@@ -67,14 +64,7 @@ class EvseWbPile:
         )
 
     async def read_status(self) -> PileStatus:
-        block = await self.link.read(
-            Table.HOLDING,
-            EVSE_STATUS_START,
-            EVSE_STATUS_COUNT,
-            self.unit,
-            self.pause_s,
-            self.timeout_s,
-        )
+        block = await self._read(Table.HOLDING, EVSE_STATUS_START, EVSE_STATUS_COUNT)
         raw = int(field(block, EVSE_STATUS_START, EVSE["vehicle_state"]))
         try:
             state = _STATES[EvseVehicleState(raw)]
@@ -93,18 +83,10 @@ class EvseWbPile:
     async def enable(self, setpoint_w: int, limit_wh: int | None = None) -> None:
         if limit_wh is not None:
             raise NotSupported(f"{self.name}: the EVSE-WB-DIN has no session energy limit")
-        await self.link.write(
-            EVSE["current_a"].address,
-            [self.amps(setpoint_w)],
-            self.unit,
-            self.pause_s,
-            self.timeout_s,
-        )
+        await self._write(EVSE["current_a"].address, [self.amps(setpoint_w)])
 
     async def stop(self) -> None:
-        await self.link.write(
-            EVSE["current_a"].address, [0], self.unit, self.pause_s, self.timeout_s
-        )
+        await self._write(EVSE["current_a"].address, [0])
 
     async def heartbeat(self) -> None:
         raise NotSupported(f"{self.name}: the EVSE-WB-DIN has no watchdog register")

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from drivers.contracts import PileState, PileStatus
+from drivers.device import LinkDevice
 from drivers.energy_guard import EnergyGuard
 from drivers.errors import BadResponse
 from drivers.link import ModbusLink
@@ -40,7 +41,7 @@ _METER = REF["meter_wh"].address
 _SETPOINT = REF["setpoint_w"].address
 
 
-class ReferencePile:
+class ReferencePile(LinkDevice):
     """A reference pile on a link, by unit id. It is its own meter."""
 
     has_energy_limit = True
@@ -57,20 +58,14 @@ class ReferencePile:
         pause_s: float = 0.0,
         timeout_s: float | None = None,
     ) -> None:
-        self.link = link
-        self.unit = unit
-        self.name = name
+        super().__init__(link, unit, name, pause_s=pause_s, timeout_s=timeout_s)
         self.rated_power_w = rated_power_w
-        self.pause_s = pause_s  # this device's own quiet time and timeout on its link
-        self.timeout_s = timeout_s
         self._clock = clock
         self.guard = EnergyGuard(name, rated_power_w, garbage_wh=_U64_ALL_ONES)
         self._beat = 0
 
     async def _inputs(self) -> list[int]:
-        return await self.link.read(
-            Table.INPUT, 0, REF_INPUT_COUNT, self.unit, self.pause_s, self.timeout_s
-        )
+        return await self._read(Table.INPUT, 0, REF_INPUT_COUNT)
 
     async def identify(self) -> int:
         """Check that the unit is a reference pile; its rated power in W."""
@@ -80,10 +75,7 @@ class ReferencePile:
         return int(field(block, 0, REF["rated_power_w"]))
 
     async def read_status(self) -> PileStatus:
-        link = self.link
-        block = await link.read(
-            Table.INPUT, 0, REF_INPUT_COUNT, self.unit, self.pause_s, self.timeout_s
-        )
+        block = await self._read(Table.INPUT, 0, REF_INPUT_COUNT)
         state = _STATES.get(block[_STATE])  # type: ignore[call-overload]
         if state is None:
             raise BadResponse(f"{self.name}: unknown state {block[_STATE]}")
@@ -91,7 +83,7 @@ class ReferencePile:
         meter = (block[m] << 48) | (block[m + 1] << 32) | (block[m + 2] << 16) | block[m + 3]
         meter_wh = self.guard.check(meter, self._clock())
         # Read back what the pile was told: the controller repairs drift, it does not trust a cache.
-        holding = await link.read(Table.HOLDING, 0, 3, self.unit, self.pause_s, self.timeout_s)
+        holding = await self._read(Table.HOLDING, 0, 3)
         return PileStatus(
             state,
             block[_FAULT],
@@ -101,37 +93,27 @@ class ReferencePile:
         )
 
     async def read_energy_wh(self) -> int:
-        regs = await self.link.read(
-            Table.INPUT, REF["meter_wh"].address, 4, self.unit, self.pause_s, self.timeout_s
-        )
+        regs = await self._read(Table.INPUT, REF["meter_wh"].address, 4)
         return self.guard.check(
             field(regs, REF["meter_wh"].address, REF["meter_wh"]), self._clock()
         )
 
     async def read_power_w(self) -> int:
-        regs = await self.link.read(
-            Table.INPUT, REF["power_w"].address, 2, self.unit, self.pause_s, self.timeout_s
-        )
+        regs = await self._read(Table.INPUT, REF["power_w"].address, 2)
         return int(field(regs, REF["power_w"].address, REF["power_w"]))
 
     async def enable(self, setpoint_w: int, limit_wh: int | None = None) -> None:
         # Setpoint and limit first, then enable: a new session starts with its limit in place.
         values = encode(Kind.U32, setpoint_w) + encode(Kind.U32, limit_wh or 0)
-        await self.link.write(
-            REF["setpoint_w"].address, values, self.unit, self.pause_s, self.timeout_s
-        )
-        await self.link.write(REF["enable"].address, [1], self.unit, self.pause_s, self.timeout_s)
+        await self._write(REF["setpoint_w"].address, values)
+        await self._write(REF["enable"].address, [1])
 
     async def stop(self) -> None:
-        await self.link.write(REF["enable"].address, [0], self.unit, self.pause_s, self.timeout_s)
+        await self._write(REF["enable"].address, [0])
 
     async def heartbeat(self) -> None:
         self._beat = (self._beat + 1) & 0xFFFF
-        await self.link.write(
-            REF["heartbeat"].address, [self._beat], self.unit, self.pause_s, self.timeout_s
-        )
+        await self._write(REF["heartbeat"].address, [self._beat])
 
     async def set_watchdog(self, timeout_s: int) -> None:
-        await self.link.write(
-            REF["watchdog_s"].address, [timeout_s], self.unit, self.pause_s, self.timeout_s
-        )
+        await self._write(REF["watchdog_s"].address, [timeout_s])

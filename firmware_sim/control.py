@@ -12,7 +12,6 @@ A POST answers 200 with the unit's state afterwards. A bad request answers 400 w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from firmware_sim.faults import FaultError
+from firmware_sim.stream_server import StreamServer
 
 if TYPE_CHECKING:
     from firmware_sim.simulator import Simulator
@@ -38,13 +38,12 @@ class HttpError(Exception):
         self.headers = headers or {}
 
 
-class ControlServer:
+class ControlServer(StreamServer):
+    quiet_errors = (*StreamServer.quiet_errors, asyncio.LimitOverrunError)
+
     def __init__(self, sim: Simulator) -> None:
+        super().__init__()
         self.sim = sim
-        self.host = ""
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
         self._routes: dict[str, dict[str, Callable[[Any], dict[str, object]]]] = {
             "/state": {"GET": self._state},
             "/fault": {"POST": self._fault},
@@ -52,40 +51,10 @@ class ControlServer:
             "/vehicle": {"POST": self._vehicle},
         }
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._serve, host, port)
-        self.host, self.port = self._server.sockets[0].getsockname()[:2]
-        return self.host, self.port
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        if self._connections:
-            await asyncio.wait(list(self._connections))
-        if self._server is not None:
-            await self._server.wait_closed()
-
     # -- HTTP -----------------------------------------------------------------------------
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            while await self._one(reader, writer):
-                pass
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await self._one(reader, writer):
             pass
-        except asyncio.CancelledError:
-            pass  # stop() ends the connection (see firmware_sim.tcp)
-        except Exception:  # task boundary: log the traceback, drop only this connection
-            log.exception("control: request failed")
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
 
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Serve one request; whether the connection stays open for another."""

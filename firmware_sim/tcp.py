@@ -12,11 +12,11 @@ be resynchronised.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import struct
 
 from firmware_sim.modbus_pdu import ExceptionCode, UnitHandler, exception_pdu
+from firmware_sim.stream_server import StreamServer
 
 log = logging.getLogger(__name__)
 
@@ -24,53 +24,16 @@ _MBAP = struct.Struct(">HHHB")  # transaction id, protocol id, length (unit + PD
 MAX_PDU = 253
 
 
-class TcpServer:
+class TcpServer(StreamServer):
     """Serves the handler's units (or only `units`, if given) on one TCP port."""
 
     def __init__(self, handler: UnitHandler, *, units: frozenset[int] | None = None) -> None:
+        super().__init__()
         self.handler = handler
         self.units = units
-        self.host = ""
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._serve, host, port)
-        self.host, self.port = self._server.sockets[0].getsockname()[:2]
-        return self.host, self.port
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        # Server.close() leaves open connections alone (before Python 3.13): end them here.
-        for task in list(self._connections):
-            task.cancel()
-        if self._connections:
-            await asyncio.wait(list(self._connections))
-        if self._server is not None:
-            await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        peer = writer.get_extra_info("peername")
-        try:
-            await self._requests(reader, writer, peer)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the client went away
-        except asyncio.CancelledError:
-            # stop() ends the connection. Ending normally, not cancelled: asyncio's stream
-            # callback (Python 3.11) would log a cancelled handler as an error.
-            pass
-        except Exception:  # task boundary: log, and drop only this connection
-            log.exception("TCP %s:%s: connection from %s failed", self.host, self.port, peer)
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._requests(reader, writer, writer.get_extra_info("peername"))
 
     async def _requests(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object

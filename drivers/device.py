@@ -1,0 +1,32 @@
+"""What every device driver has: its link, unit id, name, and its own timing on the link."""
+
+from __future__ import annotations
+
+from drivers.link import ModbusLink
+from drivers.registers import Table
+
+
+class LinkDevice:
+    """A device on a link, by unit id. pause_s and timeout_s are this device's own quiet time
+    and answer timeout (None: the link's), for a slow device sharing a bus with quick ones."""
+
+    def __init__(
+        self,
+        link: ModbusLink,
+        unit: int,
+        name: str,
+        *,
+        pause_s: float = 0.0,
+        timeout_s: float | None = None,
+    ) -> None:
+        self.link = link
+        self.unit = unit
+        self.name = name
+        self.pause_s = pause_s
+        self.timeout_s = timeout_s
+
+    async def _read(self, table: Table, address: int, count: int) -> list[int]:
+        return await self.link.read(table, address, count, self.unit, self.pause_s, self.timeout_s)
+
+    async def _write(self, address: int, values: list[int]) -> None:
+        await self.link.write(address, values, self.unit, self.pause_s, self.timeout_s)
