@@ -19,6 +19,7 @@ from drivers.registers import (
     EVSE_VOLTS,
     EvseVehicleState,
     Table,
+    evse_rated_current_a,
     field,
 )
 
@@ -51,8 +52,7 @@ class EvseWbPile(LinkDevice):
         super().__init__(link, unit, name, pause_s=pause_s, timeout_s=timeout_s)
         self.rated_power_w = rated_power_w
         self.phases = phases
-        # The nearest whole current to the rating (11 kW on 3 phases: 16 A), as the pile has it.
-        self.max_current_a = round(rated_power_w / (EVSE_VOLTS * phases))
+        self.max_current_a = evse_rated_current_a(rated_power_w, phases)
 
     def watts(self, amps: int) -> int:
         return amps * EVSE_VOLTS * self.phases

@@ -115,6 +115,11 @@ EVSE_MIN_CURRENT_A = 6  # IEC 61851: below 6 A the pilot cannot signal charging
 EVSE_VOLTS = 230
 
 
+def evse_rated_current_a(rated_power_w: int, phases: int) -> int:
+    """The whole current nearest the rated power: 11 kW on 3 phases is 16 A (11,040 W)."""
+    return max(EVSE_MIN_CURRENT_A, round(rated_power_w / (EVSE_VOLTS * phases)))
+
+
 # -- 2b. Eastron SDM630 / SDM120 energy meters ------
 # Input registers, FC04, float32 big-endian (hardware notes 4a).
 

@@ -15,6 +15,7 @@ from drivers.registers import (
     EVSE_VOLTS,
     EvseVehicleState,
     Table,
+    evse_rated_current_a,
 )
 from firmware_sim.modbus_pdu import ExceptionCode, ModbusError
 from firmware_sim.pile_model import PileModel, PileStatus
@@ -37,11 +38,6 @@ _VEHICLE_STATES = {
 }
 
 
-def rated_current_a(rated_power_w: int, phases: int) -> int:
-    """The whole current nearest the rated power: 11 kW on 3 phases is 16 A (11,040 W)."""
-    return max(EVSE_MIN_CURRENT_A, round(rated_power_w / (EVSE_VOLTS * phases)))
-
-
 class EvseWbDevice(MappedDevice):
     profile = "evse-wb"
     apply_last = frozenset({"current_a"})
@@ -62,7 +58,7 @@ class EvseWbDevice(MappedDevice):
         self.phases = phases
         self.auto_plug = auto_plug
         self.meter_unit = meter_unit
-        self.max_current_a = rated_current_a(model.rated_power_w, phases)
+        self.max_current_a = evse_rated_current_a(model.rated_power_w, phases)
         self.min_current_a = EVSE_MIN_CURRENT_A
         self.amps = 0  # the current last enabled with
         self.turn_off = 0  # stored only: the simulator gives the turn-off bit no effect
