@@ -273,6 +273,17 @@ class Station:
         self._dispatch(now_tick)
         return bill
 
+    def reading(self, now_tick: int, pile_id: int, energy: int) -> None:
+        """A meter reading of the pile's running session (live piles): the energy since the
+        last reading is priced over the time between them (RULES §6), and the session's
+        predicted end moves with the pile's real progress."""
+        pile = self._pile(pile_id)
+        if pile.meter is None:
+            return
+        pile.meter.reading(now_tick, energy)
+        left = max(0, pile.queue[0].wanted - energy)
+        pile.end_estimate = now_tick + self.duration(left, pile)
+
     # -- pile events (RULES §4) ----------------------------------------------------------------
     def complete(self, now_tick: int, pile_ids: list[int]) -> list[Bill]:
         """Sessions that delivered their car's amount at now_tick: bill each (in the order

@@ -1,0 +1,185 @@
+"""The live control loop: the station's rules in real time over the drivers' pile contracts.
+
+Each tick reads every pile afresh, feeds what it read to the rules (meter energy, completions,
+faults and recoveries the pile reports, links that stopped answering), and then commands only
+what must change: enable a pile whose session the rules started, stop one the rules ended, and
+feed the watchdogs. Energy comes from the meter counter in whole Wh (RULES §6); a failed read
+never counts as "0 W" or "free".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+from controller.config import Config
+from controller.events import Event
+from controller.station import Station
+from controller.units import Units
+from controller.values import PileState as RulesState
+from drivers.contracts import Meter, Pile, PileState, PileStatus
+from drivers.errors import BadReading, DriverError, NotSupported, RetryableError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MISS_LIMIT = 3  # failed reads in a row before a pile counts as faulted (RULES §4)
+
+
+class PileLink(NamedTuple):
+    """How the loop reaches one configured pile: its driver, and its meter if separate."""
+
+    pile: Pile
+    meter: Meter | None = None  # None: the pile's own meter, read with its status
+
+
+class LivePort:
+    """The rules' PilePort for a live pile: sessions are wishes the loop carries out, and the
+    energy of a session is the meter's count since the session began."""
+
+    def __init__(self, units: Units) -> None:
+        self.units = units
+        self.meter_wh: int | None = None  # the last good reading
+        self.baseline_wh: int | None = None  # the meter when the running session began
+        self.want: tuple[int, int] | None = None  # (setpoint W, amount Wh) while a session runs
+
+    def session_wh(self) -> int:
+        if self.want is None or self.baseline_wh is None or self.meter_wh is None:
+            return 0
+        return max(0, self.meter_wh - self.baseline_wh)
+
+    def start_session(self, now_tick: int, limit: int) -> None:
+        amount_wh = -(-limit // self.units.energy_per_wh)
+        self.want = (0, amount_wh)  # the loop fills in the setpoint: the pile's rated power
+        self.baseline_wh = self.meter_wh
+
+    def stop_session(self, now_tick: int) -> int:
+        energy = self.session_wh() * self.units.energy_per_wh
+        self.want = None
+        self.baseline_wh = None
+        return energy
+
+    def session_energy(self, now_tick: int) -> int:
+        return self.session_wh() * self.units.energy_per_wh
+
+
+class ControlLoop:
+    """Runs the rules (controller.station) against real or simulated piles."""
+
+    def __init__(
+        self,
+        config: Config,
+        links: Mapping[int, PileLink],
+        clock: Callable[[], float],
+        publish: Callable[[Event], None] | None = None,
+        *,
+        miss_limit: int = DEFAULT_MISS_LIMIT,
+    ) -> None:
+        self.units = Units.for_powers([p.power_w for p in config.piles])
+        self.links = dict(links)
+        self.ports = {p.id: LivePort(self.units) for p in config.piles}
+        self.station = Station(config, self.ports, self.units, publish)
+        self.clock = clock
+        self.miss_limit = miss_limit
+        self.misses = dict.fromkeys(self.links, 0)
+        self.status: dict[int, PileStatus | None] = dict.fromkeys(self.links)
+        self.commanded: dict[int, tuple[int, int] | None] = dict.fromkeys(self.links)
+        self.pile_faulted: set[int] = set()  # faulted by the loop (not by the operator)
+
+    def now_tick(self) -> int:
+        return round(self.clock() * self.units.ticks_per_s)
+
+    async def tick(self) -> None:
+        for pile in self.station.piles:
+            await self._poll(pile.id)
+        for pile in self.station.piles:
+            await self._command(pile.id)
+
+    # -- reading -------------------------------------------------------------------------------
+    async def _poll(self, pile_id: int) -> None:
+        link = self.links[pile_id]
+        port = self.ports[pile_id]
+        try:
+            status = await link.pile.read_status()
+            meter_wh = status.meter_wh if link.meter is None else await link.meter.read_energy_wh()
+        except BadReading as bad:
+            # Never billed; the last good count stays the baseline (the faults issue bridges
+            # resets). The pile itself answered, so this is no miss.
+            log.warning("pile %s: bad meter reading (%s): %s", link.pile.name, bad.kind, bad)
+            self.misses[pile_id] = 0
+            return
+        except RetryableError as exc:
+            self._missed(pile_id, exc)
+            return
+        self.misses[pile_id] = 0
+        self.status[pile_id] = status
+        now = self.now_tick()
+        st = self.station
+        pile = st.pile_by_id[pile_id]
+        if meter_wh is not None:
+            port.meter_wh = meter_wh
+            if port.want is not None and port.baseline_wh is None:
+                port.baseline_wh = meter_wh  # the session began before the first good reading
+        if status.state is PileState.FAULT:
+            if pile.working:
+                log.error("pile %s: reports fault code %s", pile.name, status.fault_code)
+                self.pile_faulted.add(pile_id)
+                self.commanded[pile_id] = None
+                st.fault(now, pile_id)
+            return
+        if pile_id in self.pile_faulted and pile.state is RulesState.FAULT:
+            log.info("pile %s: works again", pile.name)
+            self.pile_faulted.discard(pile_id)
+            st.recover(now, pile_id)
+            return
+        req = pile.charging()
+        if req is None:
+            return
+        energy = port.session_energy(now)
+        st.reading(now, pile_id, energy)
+        done = energy >= req.wanted or (
+            status.state is PileState.FINISHED and self.commanded[pile_id] is not None
+        )
+        if done:
+            self.commanded[pile_id] = None
+            st.complete(now, [pile_id])
+
+    def _missed(self, pile_id: int, exc: DriverError) -> None:
+        self.misses[pile_id] += 1
+        pile = self.station.pile_by_id[pile_id]
+        log.warning("pile %s: no reading (%d in a row): %s", pile.name, self.misses[pile_id], exc)
+        if self.misses[pile_id] >= self.miss_limit and pile.working:
+            # A lost link past its limit is a fault (RULES §4): billed up to the last good reading.
+            self.pile_faulted.add(pile_id)
+            self.commanded[pile_id] = None
+            self.station.fault(self.now_tick(), pile_id)
+
+    # -- commanding ----------------------------------------------------------------------------
+    async def _command(self, pile_id: int) -> None:
+        link = self.links[pile_id]
+        port = self.ports[pile_id]
+        status = self.status[pile_id]
+        if status is None or self.misses[pile_id]:
+            return  # nothing is commanded blind
+        want = None
+        if port.want is not None:
+            limit_wh = port.want[1]
+            want = (link.pile.rated_power_w, limit_wh)
+        try:
+            if want is not None and self.commanded[pile_id] != want:
+                limit = want[1] if link.pile.has_energy_limit else None
+                if link.meter is None and port.baseline_wh is None:
+                    return  # start only once the session's baseline is known
+                await link.pile.enable(want[0], limit)
+                self.commanded[pile_id] = want
+            elif want is None and (
+                self.commanded[pile_id] is not None or status.state is PileState.CHARGING
+            ):
+                await link.pile.stop()
+                self.commanded[pile_id] = None
+            if link.pile.has_watchdog:
+                await link.pile.heartbeat()
+        except NotSupported as exc:
+            log.error("pile %s: %s", link.pile.name, exc)
+        except RetryableError as exc:
+            log.warning("pile %s: command not carried out: %s", link.pile.name, exc)

@@ -1,0 +1,152 @@
+"""The live control loop over the pile contracts: in-process simulated piles (`sim`) and the
+pile simulator over real Modbus TCP, on an injected clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from fractions import Fraction
+
+import pytest
+import pytest_asyncio
+
+from controller.billing import Bill, EndReason
+from controller.config import Config, StationSettings, parse_tariff
+from controller.events import Event, SessionEnded
+from controller.live import ControlLoop, PileLink
+from controller.values import PileState as RulesState
+from drivers.link import ModbusLink, parse_link
+from drivers.reference import ReferencePile
+from drivers.sim_pile import SimPile
+from firmware_sim.simulator import Simulator
+from tests.controller.harness import FAST, pile
+from tests.firmware_sim.conftest import FakeClock
+
+SIX = 6 * 3600  # the clock reads seconds since midnight: 06:00, valley price (RULES §6)
+VALLEY, SERVICE = Fraction(4, 10), Fraction(8, 10)
+
+
+class Station:
+    """A control loop on a fake clock, with the bills it published."""
+
+    def __init__(self, links: dict[int, PileLink], clock: FakeClock, *powers_kw: int) -> None:
+        cfg = Config(
+            StationSettings(),
+            parse_tariff({}),
+            tuple(pile(i, f"P{i}", FAST, kw) for i, kw in enumerate(powers_kw, start=1)),
+        )
+        self.events: list[Event] = []
+        self.clock = clock
+        self.loop = ControlLoop(cfg, links, clock, self.events.append)
+        self.st = self.loop.station
+
+    @property
+    def bills(self) -> list[Bill]:
+        return [e.bill for e in self.events if isinstance(e, SessionEnded)]
+
+    def request(self, car: str, kwh: int) -> None:
+        self.st.request(self.loop.now_tick(), car, FAST, self.loop.units.energy_from_wh(kwh * 1000))
+
+    async def run(self, seconds: float, every_s: float = 60) -> None:
+        """Tick every `every_s` of simulated time for `seconds`."""
+        end = self.clock.now_s + seconds
+        while self.clock.now_s < end:
+            self.clock.advance(min(every_s, end - self.clock.now_s))
+            await self.loop.tick()
+
+
+@pytest.mark.asyncio
+async def test_a_session_on_an_in_process_simulated_pile_is_billed_from_its_meter() -> None:
+    clock = FakeClock()
+    clock.advance(SIX)
+    s = Station({1: PileLink(SimPile("P1", 30_000, clock))}, clock, 30)
+    s.request("V1", 10)
+    await s.loop.tick()  # reads the meter, then enables the pile for 10 kWh
+    await s.run(600)  # 30 kW for 10 min = 5 kWh so far
+    energy, _, _ = s.st.session_so_far(s.st.pile_by_id[1], s.loop.now_tick())
+    assert s.loop.units.kwh(energy) == 5
+    await s.run(1800)  # the pile stopped itself at 10 kWh, after 20 min
+    (bill,) = s.bills
+    assert bill.reason is EndReason.COMPLETED and s.loop.units.kwh(bill.energy) == 10
+    # All in the valley period: 10 kWh * (0.4 + 0.8) = 12 yuan.
+    assert s.loop.units.yuan(bill.total_fee) == 10 * (VALLEY + SERVICE)
+    assert s.st.requests == {}
+
+
+class Rig:
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.clock.advance(SIX)
+        self.sims: list[Simulator] = []
+        self.links: list[ModbusLink] = []
+
+
+@pytest_asyncio.fixture
+async def rig() -> AsyncIterator[Rig]:
+    r = Rig()
+    yield r
+    for link in r.links:
+        await link.close()
+    for sim in r.sims:
+        await sim.stop()
+
+
+async def modbus_station(rig: Rig) -> tuple[Station, Simulator]:
+    """Two reference piles (30 kW) served by the simulator over TCP, driven by the loop."""
+    sim = Simulator(["1:reference:30", "2:reference:30"], clock=rig.clock)
+    rig.sims.append(sim)
+    host, port = await sim.start_tcp("127.0.0.1", 0)
+    link = ModbusLink(parse_link(f"tcp://{host}:{port}?timeout=0.2"))
+    rig.links.append(link)
+    links = {
+        unit: PileLink(ReferencePile(link, unit, f"P{unit}", 30_000, clock=rig.clock))
+        for unit in (1, 2)
+    }
+    return Station(links, rig.clock, 30, 30), sim
+
+
+@pytest.mark.asyncio
+async def test_modbus_piles_bill_what_their_meters_counted(rig: Rig) -> None:
+    s, sim = await modbus_station(rig)
+    s.request("V1", 10)  # P1: 20 min at 30 kW
+    s.request("V2", 5)  # P2: 10 min
+    await s.loop.tick()
+    await s.run(1800, every_s=5)  # the loop feeds the watchdog (10 s) on every tick
+    assert sorted((b.car, s.loop.units.kwh(b.energy)) for b in s.bills) == [("V1", 10), ("V2", 5)]
+    # The bills are the simulator's own meters, to the Wh.
+    assert sim.model(1).meter_wh == 10_000 and sim.model(2).meter_wh == 5000
+
+
+@pytest.mark.asyncio
+async def test_a_fault_the_pile_reports_stops_and_bills_and_the_car_moves_on(rig: Rig) -> None:
+    s, sim = await modbus_station(rig)
+    s.request("V1", 10)
+    await s.loop.tick()
+    await s.run(300, every_s=5)  # 5 min at 30 kW: 2.5 kWh
+    sim.inject(1, "pile_fault", code=9)
+    await s.run(5, every_s=5)
+    assert s.st.pile_by_id[1].state is RulesState.FAULT
+    (bill,) = s.bills
+    assert bill.reason is EndReason.FAULT and s.loop.units.kwh(bill.energy) == Fraction(5, 2)
+    # V1 still wants 7.5 kWh and went on to P2 (RULES §4).
+    assert s.st.requests["V1"].pile is s.st.pile_by_id[2]
+    await s.run(1800, every_s=5)
+    assert [s.loop.units.kwh(b.energy) for b in s.bills] == [Fraction(5, 2), Fraction(15, 2)]
+    sim.clear(1)
+    await s.run(5, every_s=5)
+    assert s.st.pile_by_id[1].state is RulesState.WORKING  # recovered by itself
+
+
+@pytest.mark.asyncio
+async def test_a_pile_that_stops_answering_is_faulted_after_the_miss_limit(rig: Rig) -> None:
+    s, sim = await modbus_station(rig)
+    s.request("V1", 10)
+    await s.loop.tick()
+    await s.run(120, every_s=5)  # 2 min at 30 kW: 1 kWh
+    sim.inject(1, "silent")
+    await s.run(10, every_s=5)  # two misses: not yet a fault
+    assert s.st.pile_by_id[1].state is RulesState.WORKING
+    await s.run(5, every_s=5)  # the third
+    assert s.st.pile_by_id[1].state is RulesState.FAULT
+    (bill,) = s.bills
+    # Billed up to the last good reading: 120 s at 30 kW = 1000 Wh.
+    assert bill.reason is EndReason.FAULT and s.loop.units.kwh(bill.energy) == 1
