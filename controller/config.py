@@ -46,6 +46,18 @@ class PileConfig(NamedTuple):
     name: str
     mode: Mode
     power_w: int
+    # How the station reaches it (the replay ignores these): "sim" is the simulator's pile model
+    # in process; tcp://... and rtu://... are Modbus links (drivers.link_spec).
+    link: str = "sim"
+    unit: int = 1  # Modbus unit id on the link
+    profile: str = "reference"  # or "evse-wb" (with an Eastron meter on meter_unit)
+    meter_unit: int | None = None
+    meter: str = "sdm630"  # or "sdm120"
+    phases: int = 3  # evse-wb
+
+
+class ClockSettings(NamedTuple):
+    scale: float = 1.0  # the station's time runs this many times faster (bench runs)
 
 
 DEFAULT_PILES = (
@@ -61,6 +73,7 @@ class Config(NamedTuple):
     station: StationSettings
     tariff: Tariff
     piles: tuple[PileConfig, ...]
+    clock: ClockSettings = ClockSettings()
 
 
 def default_config() -> Config:
@@ -85,11 +98,16 @@ def load_config(path: str) -> Config:
 
 
 def parse_config(data: dict[str, Any]) -> Config:
-    _no_unknown(data, "", {"station", "tariff", "piles"})
+    _no_unknown(data, "", {"station", "tariff", "piles", "clock"})
     station = parse_station(_table(data, "station", "station"))
     tariff = parse_tariff(_table(data, "tariff", "tariff"))
     piles = parse_piles(data["piles"]) if "piles" in data else DEFAULT_PILES
-    return Config(station=station, tariff=tariff, piles=piles)
+    clock = _table(data, "clock", "clock")
+    _no_unknown(clock, "clock", {"scale"})
+    scale = float(_to_decimal(clock.get("scale", 1), "clock.scale"))
+    if not 0 < scale <= 10_000:
+        raise ConfigError("clock.scale", f"{scale} must be above 0 and at most 10000")
+    return Config(station, tariff, piles, ClockSettings(scale))
 
 
 def parse_station(table: dict[str, Any]) -> StationSettings:
@@ -115,7 +133,7 @@ def parse_piles(value: Any) -> tuple[PileConfig, ...]:
         where = f"piles[{i}]"
         if not isinstance(table, dict):
             raise ConfigError(where, "must be a table ([[piles]])")
-        _no_unknown(table, where, {"id", "name", "mode", "power_kw"})
+        _no_unknown(table, where, PILE_KEYS)
         for key in ("id", "name", "mode", "power_kw"):
             if key not in table:
                 raise ConfigError(f"{where}.{key}", "is required")
@@ -139,8 +157,48 @@ def parse_piles(value: Any) -> tuple[PileConfig, ...]:
                 )
             if other.name == name:
                 raise ConfigError(f"{where}.name", f"{name!r} is already used by pile {other.id}")
-        piles.append(PileConfig(pile_id, name, mode, int(power_w)))
+        piles.append(PileConfig(pile_id, name, mode, int(power_w), *_pile_link(table, where)))
+    for i, p in enumerate(piles):
+        for other in piles[:i]:
+            if p.link != "sim" and (p.link, p.unit) == (other.link, other.unit):
+                raise ConfigError(
+                    f"piles[{i}].unit", f"unit {p.unit} on {p.link} is pile {other.name}'s"
+                )
     return tuple(piles)
+
+
+PILE_KEYS = {"id", "name", "mode", "power_kw", "link", "unit", "profile", "meter_unit", "meter"}
+PILE_KEYS |= {"phases"}
+
+
+def _pile_link(table: dict[str, Any], where: str) -> tuple[str, int, str, int | None, str, int]:
+    """link, unit, profile, meter_unit, meter, phases of one [[piles]] table, checked."""
+    link = table.get("link", "sim")
+    if not isinstance(link, str):
+        raise ConfigError(f"{where}.link", 'must be "sim", "tcp://HOST:PORT" or "rtu:///dev/PORT"')
+    if link != "sim":
+        from drivers.link_spec import parse_link  # light: no pymodbus
+
+        try:
+            parse_link(link)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.link", str(exc)) from None
+    unit = _int(table, where, "unit", 1, 1, 247)
+    profile = table.get("profile", "reference")
+    if profile not in ("reference", "evse-wb"):
+        raise ConfigError(f"{where}.profile", f"{profile!r} is not one of reference, evse-wb")
+    meter_unit = _int(table, where, "meter_unit", None, 1, 247) if "meter_unit" in table else None
+    if profile == "evse-wb" and link != "sim" and meter_unit is None:
+        raise ConfigError(f"{where}.meter_unit", "an evse-wb pile needs the unit id of its meter")
+    if meter_unit is not None and meter_unit == unit:
+        raise ConfigError(f"{where}.meter_unit", "must differ from the pile's own unit")
+    meter = table.get("meter", "sdm630")
+    if meter not in ("sdm630", "sdm120"):
+        raise ConfigError(f"{where}.meter", f"{meter!r} is not one of sdm630, sdm120")
+    phases = _int(table, where, "phases", 3, 1, 3)
+    if phases == 2:
+        raise ConfigError(f"{where}.phases", "must be 1 or 3")
+    return link, unit, profile, meter_unit, meter, phases
 
 
 def parse_tariff(table: dict[str, Any]) -> Tariff:

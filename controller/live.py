@@ -9,6 +9,8 @@ never counts as "0 W" or "free".
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
@@ -88,6 +90,24 @@ class ControlLoop:
 
     def now_tick(self) -> int:
         return round(self.clock() * self.units.ticks_per_s)
+
+    async def run(self, stop: asyncio.Event, poll_s: float = 1.0, scale: float = 1.0) -> None:
+        """Tick every poll_s of station time, and sooner when a session should reach its amount
+        (so a completion is seen promptly even at bench speed-ups), until `stop` is set."""
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception:  # task boundary: a failed tick is logged; the next one runs
+                log.exception("control loop: tick failed")
+            now = self.now_tick()
+            wait_s = poll_s
+            for pile in self.station.piles:
+                if pile.meter is not None:
+                    until_s = (pile.end_estimate - now) / self.units.ticks_per_s
+                    if 0 < until_s < wait_s:
+                        wait_s = until_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait_s / scale)
 
     async def tick(self) -> None:
         for pile in self.station.piles:

@@ -74,6 +74,30 @@ PILE = {"id": 1, "name": "A", "mode": "fast", "power_kw": 30}
         ({"tariff": {"service_fee": -1}}, "tariff.service_fee", "from 0"),
         ({"tariff": {"service_fee": 0.12345}}, "tariff.service_fee", "4 decimal places"),
         ({"tariff": {"prices": {"peak": "x"}}}, "tariff.prices.peak", "number"),
+        ({"piles": [{**PILE, "link": "udp://x:1"}]}, "piles[0].link", "a link is"),
+        ({"piles": [{**PILE, "link": "rtu://"}]}, "piles[0].link", "serial port"),
+        ({"piles": [{**PILE, "link": 5}]}, "piles[0].link", "must be"),
+        ({"piles": [{**PILE, "unit": 0}]}, "piles[0].unit", "out of range"),
+        ({"piles": [{**PILE, "profile": "abb"}]}, "piles[0].profile", "reference, evse-wb"),
+        (
+            {"piles": [{**PILE, "link": "tcp://h:1", "profile": "evse-wb"}]},
+            "piles[0].meter_unit",
+            "unit id of its meter",
+        ),
+        ({"piles": [{**PILE, "meter": "sdm72"}]}, "piles[0].meter", "sdm630, sdm120"),
+        ({"piles": [{**PILE, "phases": 2}]}, "piles[0].phases", "1 or 3"),
+        (
+            {
+                "piles": [
+                    {**PILE, "link": "rtu:///dev/ttyS0"},
+                    {**PILE, "id": 2, "name": "B", "link": "rtu:///dev/ttyS0"},
+                ]
+            },
+            "piles[1].unit",
+            "pile A's",
+        ),
+        ({"clock": {"scale": 0}}, "clock.scale", "above 0"),
+        ({"clock": {"speed": 2}}, "clock.speed", "unknown key"),
         (
             {"tariff": {"prices": {"a": 1}, "periods": {"b": ["00:00-24:00"]}}},
             "tariff.periods.b",
@@ -134,3 +158,29 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("[station\nwaiting_area_size = 6\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(str(bad))
+
+
+def test_pile_links_and_the_clock() -> None:
+    config = parse_config(
+        {
+            "clock": {"scale": 120},
+            "piles": [
+                {**PILE, "link": "tcp://127.0.0.1:5020", "unit": 3},
+                {
+                    **PILE,
+                    "id": 2,
+                    "name": "B",
+                    "link": "rtu:///dev/ttyUSB0?baudrate=9600",
+                    "profile": "evse-wb",
+                    "meter_unit": 2,
+                    "meter": "sdm120",
+                    "phases": 1,
+                },
+            ],
+        }
+    )
+    a, b = config.piles
+    assert (a.link, a.unit, a.profile) == ("tcp://127.0.0.1:5020", 3, "reference")
+    assert (b.profile, b.unit, b.meter_unit, b.meter, b.phases) == ("evse-wb", 1, 2, "sdm120", 1)
+    assert config.clock.scale == 120
+    assert default_config().piles[0].link == "sim"
