@@ -110,10 +110,10 @@ class ControlLoop:
                 await asyncio.wait_for(stop.wait(), wait_s / scale)
 
     async def tick(self) -> None:
-        for pile in self.station.piles:
-            await self._poll(pile.id)
-        for pile in self.station.piles:
-            await self._command(pile.id)
+        # All piles at once: TCP piles are independent, and piles sharing a serial bus take
+        # turns on its link's lock, so one slow or dead device never holds up the others.
+        await asyncio.gather(*(self._poll(pile.id) for pile in self.station.piles))
+        await asyncio.gather(*(self._command(pile.id) for pile in self.station.piles))
 
     # -- reading -------------------------------------------------------------------------------
     async def _poll(self, pile_id: int) -> None:

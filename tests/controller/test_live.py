@@ -3,6 +3,7 @@ pile simulator over real Modbus TCP, on an injected clock."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from fractions import Fraction
 
@@ -150,3 +151,27 @@ async def test_a_pile_that_stops_answering_is_faulted_after_the_miss_limit(rig: 
     (bill,) = s.bills
     # Billed up to the last good reading: 120 s at 30 kW = 1000 Wh.
     assert bill.reason is EndReason.FAULT and s.loop.units.kwh(bill.energy) == 1
+
+
+@pytest.mark.asyncio
+async def test_piles_are_polled_together_so_a_dead_one_holds_up_no_other(rig: Rig) -> None:
+    s, _ = await modbus_station(rig)
+    s.request("V1", 10)
+    await s.loop.tick()
+    # Pile 1's read waits until pile 2 has been read: with one pile after the other (pile 1
+    # first, in configuration order) this would never happen, and the wait would time out.
+    pile2_read = asyncio.Event()
+    p1, p2 = s.loop.links[1].pile, s.loop.links[2].pile
+    read1, read2 = p1.read_status, p2.read_status
+
+    async def slow_read1():
+        await asyncio.wait_for(pile2_read.wait(), 2)
+        return await read1()
+
+    async def read2_first():
+        pile2_read.set()
+        return await read2()
+
+    p1.read_status, p2.read_status = slow_read1, read2_first  # type: ignore[method-assign]
+    await s.loop.tick()
+    assert pile2_read.is_set() and s.loop.misses == {1: 0, 2: 0}
