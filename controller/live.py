@@ -43,21 +43,20 @@ class LivePort:
         self.units = units
         self.meter_wh: int | None = None  # the last good reading
         self.baseline_wh: int | None = None  # the meter when the running session began
-        self.want: tuple[int, int] | None = None  # (setpoint W, amount Wh) while a session runs
+        self.amount_wh: int | None = None  # what the running session is to deliver
 
     def session_wh(self) -> int:
-        if self.want is None or self.baseline_wh is None or self.meter_wh is None:
+        if self.amount_wh is None or self.baseline_wh is None or self.meter_wh is None:
             return 0
         return max(0, self.meter_wh - self.baseline_wh)
 
     def start_session(self, now_tick: int, limit: int) -> None:
-        amount_wh = -(-limit // self.units.energy_per_wh)
-        self.want = (0, amount_wh)  # the loop fills in the setpoint: the pile's rated power
+        self.amount_wh = -(-limit // self.units.energy_per_wh)
         self.baseline_wh = self.meter_wh
 
     def stop_session(self, now_tick: int) -> int:
         energy = self.session_wh() * self.units.energy_per_wh
-        self.want = None
+        self.amount_wh = None
         self.baseline_wh = None
         return energy
 
@@ -138,7 +137,7 @@ class ControlLoop:
         pile = st.pile_by_id[pile_id]
         if meter_wh is not None:
             port.meter_wh = meter_wh
-            if port.want is not None and port.baseline_wh is None:
+            if port.amount_wh is not None and port.baseline_wh is None:
                 port.baseline_wh = meter_wh  # the session began before the first good reading
         if status.state is PileState.FAULT:
             if pile.working:
@@ -181,15 +180,13 @@ class ControlLoop:
         status = self.status[pile_id]
         if status is None or self.misses[pile_id]:
             return  # nothing is commanded blind
-        want = None
-        if port.want is not None:
-            limit_wh = port.want[1]
-            want = (link.pile.rated_power_w, limit_wh)
+        # What the rules want of the pile: its rated power, for the session's amount.
+        want = None if port.amount_wh is None else (link.pile.rated_power_w, port.amount_wh)
         try:
             if want is not None and self.commanded[pile_id] != want:
+                if port.baseline_wh is None:
+                    return  # start only once the meter count the session starts from is known
                 limit = want[1] if link.pile.has_energy_limit else None
-                if link.meter is None and port.baseline_wh is None:
-                    return  # start only once the session's baseline is known
                 await link.pile.enable(want[0], limit)
                 self.commanded[pile_id] = want
             elif want is None and (
