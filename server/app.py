@@ -1,0 +1,229 @@
+"""The station's HTTP API on Tornado: the documented account and history endpoints.
+
+PROTOCOL.md decides what the seed document leaves open: JSON bodies with `code` 200 or -1 (and
+then `msg` and a stable `error` key) plus the fitting HTTP status; parameters from the query
+string, and for POST also from a form or JSON body; the token as the `token` parameter or a
+bearer header. Passwords and tokens travel in query strings, so the access log prints paths
+without them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import tzinfo
+from typing import Any, NamedTuple
+
+import tornado.web
+
+from controller.storage import AsyncStorage
+from server.accounts import AccountError, Accounts, Claims
+from server.bills_view import log_entry, lognew_entry
+from server.charge_ws import MAX_MESSAGE_BYTES, ChargeSocket
+from server.hub import Hub
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("server.access")
+
+MAX_NUM = 100  # bills per history request (PROTOCOL: a larger num is clamped)
+DEFAULT_NUM = 10
+MAX_BODY_BYTES = 16 * 1024
+
+
+class AppContext(NamedTuple):
+    accounts: Accounts
+    storage: AsyncStorage
+    tz: tzinfo  # the station's time zone, for the times the API shows
+    hub: Hub | None = None  # the live station; None serves the account and history API only
+    max_quantity_kwh: float = 300.0
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, msg: str) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.error = error
+        self.msg = msg
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """The access log line: the path only; the query string may hold a password or a token."""
+    request = handler.request
+    access_log.info(
+        "%d %s %s (%s) %.1f ms",
+        handler.get_status(),
+        request.method,
+        request.path,
+        request.remote_ip,
+        1000 * request.request_time(),
+    )
+
+
+class ApiHandler(tornado.web.RequestHandler):
+    ctx: AppContext
+
+    def initialize(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self._json_body: dict[str, Any] | None = None
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+
+    # -- replies -------------------------------------------------------------------------------
+    def reply(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        # json.dumps, not self.write(dict): /user/log answers a bare list, as clients expect.
+        self.finish(json.dumps(body, ensure_ascii=False))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every failure is a JSON error object; never a traceback page."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError | AccountError):
+            status, error, msg = exc.status, exc.error, exc.msg
+        elif status_code == 404:
+            status, error, msg = 404, "not_found", "没有这个接口 (no such endpoint)"
+        elif status_code == 405:
+            status, error, msg = 405, "method_not_allowed", "请求方法不对 (wrong method)"
+        elif status_code < 500:
+            status, error, msg = status_code, "bad_request", self._reason
+        else:
+            status, error, msg = 500, "internal", "服务器内部错误 (internal error)"
+        self.set_status(status)
+        self.finish(json.dumps({"code": -1, "msg": msg, "error": error}, ensure_ascii=False))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, ApiError | AccountError):
+            return  # an answer, not a failure of the server
+        super().log_exception(typ, value, tb)
+
+    # -- parameters ----------------------------------------------------------------------------
+    def _body(self) -> dict[str, Any]:
+        if self._json_body is None:
+            self._json_body = {}
+            content_type = self.request.headers.get("Content-Type", "")
+            if self.request.body and content_type.startswith("application/json"):
+                if len(self.request.body) > MAX_BODY_BYTES:
+                    raise ApiError(413, "body_too_large", "请求体太大 (request body too large)")
+                try:
+                    data = json.loads(self.request.body)
+                except (ValueError, UnicodeDecodeError):
+                    raise ApiError(400, "bad_json", "请求体不是 JSON (body is not JSON)") from None
+                if not isinstance(data, dict):
+                    raise ApiError(400, "bad_json", "请求体须是 JSON 对象 (body must be an object)")
+                self._json_body = data
+        return self._json_body
+
+    def param(self, name: str, *, required: bool = True) -> str | None:
+        """A string parameter: query string, then (POST) form body, then JSON body."""
+        values = self.request.query_arguments.get(name)
+        if not values and self.request.method == "POST":
+            values = self.request.body_arguments.get(name)
+            if not values and name in self._body():
+                value = self._body()[name]
+                if not isinstance(value, str):
+                    raise ApiError(400, f"bad_{name}", f"参数 {name} 须是字符串 (must be a string)")
+                return value
+        if not values:
+            if required:
+                raise ApiError(400, f"missing_{name}", f"缺少参数 {name} (missing {name})")
+            return None
+        try:
+            return values[-1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(400, f"bad_{name}", f"参数 {name} 不是 UTF-8 (not UTF-8)") from None
+
+    def claims(self) -> Claims:
+        """The caller's claims from the `token` parameter or an `Authorization: Bearer` header."""
+        token = self.param("token", required=False)
+        if token is None:
+            header = self.request.headers.get("Authorization", "")
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() == "bearer" and value.strip():
+                token = value.strip()
+        if not token:
+            raise ApiError(401, "missing_token", "缺少 token (missing token)")
+        return self.ctx.accounts.verify(token)
+
+    def num(self) -> int:
+        text = self.param("num", required=False)
+        if text is None or text == "":
+            return DEFAULT_NUM
+        bad = ApiError(400, "bad_num", "num 须是 1 以上的整数 (num: a whole number from 1)")
+        try:
+            value = int(text)
+        except ValueError:
+            raise bad from None
+        if value < 1:
+            raise bad
+        return min(value, MAX_NUM)
+
+
+class LoginHandler(ApiHandler):
+    async def post(self) -> None:
+        username = self.param("username")
+        password = self.param("password")
+        assert username is not None and password is not None
+        token = await self.ctx.accounts.login(username, password, self.request.remote_ip or "")
+        self.reply({"code": 200, "token": token})
+
+
+class RegisterHandler(ApiHandler):
+    async def post(self) -> None:
+        username = self.param("username")
+        password = self.param("password")
+        code = self.param("code")
+        assert username is not None and password is not None and code is not None
+        token = await self.ctx.accounts.register(username, password, code)
+        self.reply({"code": 200, "token": token})
+
+
+class LogHandler(ApiHandler):
+    """GET /user/log: the caller's bills, newest first, as a bare JSON list."""
+
+    async def get(self) -> None:
+        claims = self.claims()
+        bills = await self.ctx.storage.bills_of(claims.user_id, self.num())
+        self.reply([log_entry(b, self.ctx.tz) for b in bills])
+
+
+class LogNewHandler(ApiHandler):
+    async def get(self) -> None:
+        claims = self.claims()
+        bills = await self.ctx.storage.bills_of(claims.user_id, self.num())
+        self.reply({"code": 200, "log": [lognew_entry(b, self.ctx.tz) for b in bills]})
+
+
+class NotFoundHandler(ApiHandler):
+    def prepare(self) -> None:
+        raise tornado.web.HTTPError(404)
+
+
+def make_app(ctx: AppContext) -> tornado.web.Application:
+    routes: list[Any] = [
+        (r"/login", LoginHandler, {"ctx": ctx}),
+        (r"/register", RegisterHandler, {"ctx": ctx}),
+        (r"/user/log", LogHandler, {"ctx": ctx}),
+        (r"/user/lognew", LogNewHandler, {"ctx": ctx}),
+    ]
+    if ctx.hub is not None:
+        routes.append(
+            (
+                r"/user/charge",
+                ChargeSocket,
+                {
+                    "hub": ctx.hub,
+                    "verify": ctx.accounts.verify,
+                    "max_quantity_kwh": ctx.max_quantity_kwh,
+                },
+            )
+        )
+    return tornado.web.Application(
+        routes,
+        # Above the API's 4 KiB, so that an oversized message gets an error message (see
+        # charge_ws) rather than a dropped connection; far above it, Tornado closes the socket.
+        websocket_max_message_size=16 * MAX_MESSAGE_BYTES,
+        default_handler_class=NotFoundHandler,
+        default_handler_args={"ctx": ctx},
+        log_function=log_request,
+    )
