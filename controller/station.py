@@ -63,7 +63,17 @@ class Area(StrEnum):
 class Request:
     """A car's request, from arrival until it is completed or cancelled."""
 
-    __slots__ = ("area", "capacity", "car", "mode", "number", "pile", "queued_tick", "wanted")
+    __slots__ = (
+        "area",
+        "asked",
+        "capacity",
+        "car",
+        "mode",
+        "number",
+        "pile",
+        "queued_tick",
+        "wanted",
+    )
 
     def __init__(
         self,
@@ -78,6 +88,7 @@ class Request:
         self.mode = mode
         self.number = number
         self.wanted = wanted  # energy still wanted: the remaining amount after an interruption
+        self.asked = wanted  # the amount asked for (changed only by a change of amount)
         self.queued_tick = queued_tick
         self.capacity = capacity  # battery capacity (energy units), if the user gave it
         self.area = Area.WAITING
@@ -253,7 +264,7 @@ class Station:
             req.number = self._numbers[mode]
             self.waiting_line[mode].append(req)
         if energy is not None:
-            req.wanted = energy
+            req.wanted = req.asked = energy
         self._publish(Revised(now_tick, car, req.queue_no))
         self._dispatch(now_tick)
         return req

@@ -1,0 +1,227 @@
+"""Between the rules and the sockets: station events become messages to each user's sockets.
+
+The controller publishes events (controller.events); the hub stores bills (off the event loop,
+through the storage), works out each request's state, and queues one message per event on every
+socket of the request's user. Each socket has one outgoing queue drained by one writer, so the
+messages of a user arrive in the order things happened, a stored bill included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from controller.billing import Bill, EndReason
+from controller.events import (
+    Called,
+    ChargingStarted,
+    Displaced,
+    Done,
+    Event,
+    Revised,
+    SessionEnded,
+)
+from controller.live import ControlLoop
+from controller.station import Area, Request
+from controller.storage import AsyncStorage, StorageError
+from controller.storage_schema import StoredBill
+from controller.units import round_half_up
+from server.bills_view import log_entry
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+
+
+class Outbox(Protocol):
+    """A socket as the hub sees it."""
+
+    def send(self, message: Message | Awaitable[Message], *, close: bool = False) -> None: ...
+
+
+class Hub:
+    def __init__(self, storage: AsyncStorage, tz: Any, wall_clock: Callable[[], datetime]) -> None:
+        self.storage = storage
+        self.tz = tz
+        self.wall_clock = wall_clock  # real date and time, for the bills' times
+        self.loop: ControlLoop | None = None
+        self.sockets: dict[str, set[Outbox]] = {}
+        self._ahead: dict[str, int | None] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def attach(self, loop: ControlLoop) -> None:
+        self.loop = loop
+
+    # -- sockets -------------------------------------------------------------------------------
+    def join(self, car: str, socket: Outbox) -> None:
+        self.sockets.setdefault(car, set()).add(socket)
+
+    def leave(self, car: str, socket: Outbox) -> None:
+        group = self.sockets.get(car)
+        if group is not None:
+            group.discard(socket)
+            if not group:
+                del self.sockets[car]
+
+    def _send(self, car: str, message: Message | Awaitable[Message], close: bool = False) -> None:
+        for socket in list(self.sockets.get(car, ())):
+            socket.send(message, close=close)
+
+    # -- state ---------------------------------------------------------------------------------
+    def state(self, req: Request) -> Message:
+        """What PROTOCOL.md says every message carries about the request."""
+        assert self.loop is not None
+        units = self.loop.units
+        st = self.loop.station
+        now = self.loop.now_tick()
+        pile = req.pile
+        charging = pile is not None and pile.charging() is req
+        energy = fee = 0
+        if charging and pile is not None:
+            energy, charge, service = st.session_so_far(pile, now)
+            fee = charge + service
+        if req.area is Area.QUEUE and pile is not None:
+            area = "charging" if charging else "queue"
+            ahead = pile.queue.index(req)
+        else:
+            area = req.area.value
+            ahead = st.line(req.mode).index(req)
+        message: Message = {
+            "queueNo": req.queue_no,
+            "mode": req.mode.value,
+            "quantity": float(round_half_up(units.kwh(req.asked), 2)),
+            "remaining": float(round_half_up(units.kwh(max(0, req.wanted - energy)), 2)),
+            "area": area,
+            "ahead": ahead,
+            "charged": float(round_half_up(units.kwh(req.asked - req.wanted + energy), 2)),
+            "fee": float(round_half_up(units.yuan(fee), 2)),
+        }
+        if pile is not None:
+            message["stationId"] = pile.id
+        return message
+
+    def message(self, kind: str, req: Request | None, **extra: Any) -> Message:
+        body: Message = {"code": 200, "type": kind}
+        if req is not None:
+            body |= self.state(req)
+        return body | extra
+
+    # -- events --------------------------------------------------------------------------------
+    def publish(self, event: Event) -> None:
+        """The station's event sink (synchronous: the rules never wait for the network)."""
+        assert self.loop is not None
+        st = self.loop.station
+        if isinstance(event, SessionEnded):
+            bill = event.bill
+            start, end = self._times(bill)
+            stored = self._store(bill, start, end)
+            kind = "fault" if bill.reason is EndReason.FAULT else "bill"
+            req = st.requests.get(bill.car)
+            self._send(bill.car, self._bill_message(kind, req, stored, bill, start, end))
+        elif isinstance(event, Called):
+            req = st.requests[event.car]
+            self._send(event.car, self.message("call", req, place=event.place))
+        elif isinstance(event, ChargingStarted):
+            self._send(event.car, self.message("charging", st.requests[event.car]))
+        elif isinstance(event, Revised):
+            self._send(event.car, self.message("revised", st.requests[event.car]))
+        elif isinstance(event, Displaced):
+            self._send(event.car, self.message("position", st.requests[event.car]))
+        elif isinstance(event, Done):
+            self._send(event.car, {"code": 200, "type": "done", "reason": event.reason}, close=True)
+            self._ahead.pop(event.car, None)
+        self.positions()
+
+    def positions(self) -> None:
+        """A `position` message to every connected user whose `ahead` changed."""
+        assert self.loop is not None
+        for car in list(self.sockets):
+            req = self.loop.station.requests.get(car)
+            if req is None:
+                continue
+            ahead = self.state(req)["ahead"]
+            if self._ahead.get(car) != ahead:
+                known = car in self._ahead
+                self._ahead[car] = ahead
+                if known:
+                    self._send(car, self.message("position", req))
+
+    def progress(self) -> None:
+        """A `progress` message to every connected user who is charging."""
+        assert self.loop is not None
+        for car in list(self.sockets):
+            req = self.loop.station.requests.get(car)
+            if req is not None and req.pile is not None and req.pile.charging() is req:
+                self._send(car, self.message("progress", req))
+
+    # -- bills ---------------------------------------------------------------------------------
+    def _times(self, bill: Bill) -> tuple[datetime, datetime]:
+        """The session's start and end in real time: it ends now, and lasted what the ticks say."""
+        assert self.loop is not None
+        end = self.wall_clock()
+        seconds = float(self.loop.units.seconds(bill.end_tick - bill.start_tick))
+        return end - timedelta(seconds=seconds), end
+
+    def _store(self, bill: Bill, start: datetime, end: datetime) -> asyncio.Future[int | None]:
+        """Store the bill off the loop; the future is its id (None if it could not be stored)."""
+        assert self.loop is not None
+        units = self.loop.units
+        user_id = int(bill.car) if bill.car.isdigit() else None
+
+        async def store() -> int | None:
+            for attempt in range(5):
+                try:
+                    return await self.storage.add_bill(bill, units, user_id, start, end)
+                except StorageError as exc:  # kept and retried: a bill is never dropped silently
+                    log.error("bill %s not stored (try %d): %s", bill.bill_id, attempt + 1, exc)
+                    await asyncio.sleep(0.2 * (attempt + 1))
+            return None
+
+        task = asyncio.ensure_future(store())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _bill_message(
+        self,
+        kind: str,
+        req: Request | None,
+        stored: asyncio.Future[int | None],
+        bill: Bill,
+        start: datetime,
+        end: datetime,
+    ) -> Awaitable[Message]:
+        base = self.message(kind, req)  # the request's state now, not when the bill is stored
+
+        async def build() -> Message:
+            bill_id = await stored
+            if bill_id is None:
+                return base | {"bill": None}
+            return base | {"bill": log_entry(self._as_stored(bill_id, bill, start, end), self.tz)}
+
+        return build()
+
+    def _as_stored(self, bill_id: int, bill: Bill, start: datetime, end: datetime) -> StoredBill:
+        assert self.loop is not None
+        units = self.loop.units
+        return StoredBill(
+            id=bill_id,
+            user_id=int(bill.car) if bill.car.isdigit() else None,
+            car=bill.car,
+            queue_no=bill.queue_no,
+            pile_id=bill.pile_id,
+            pile_name=bill.pile_name,
+            start=start,
+            end=end,
+            reason=bill.reason,
+            energy_wh=units.kwh(bill.energy) * 1000,
+            charge_fee_yuan=units.yuan(bill.charge_fee),
+            service_fee_yuan=units.yuan(bill.service_fee),
+        )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
