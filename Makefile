@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test format bench clean
+.PHONY: run replay test format bench clean
 
 # editable_mode=compat: the project is a plain path entry (no import hook), so commands start fast.
 $(STAMP): setup.cfg pyproject.toml
@@ -16,6 +16,9 @@ $(STAMP): setup.cfg pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/charge-station demo
+
+replay: $(STAMP)
 	$(BIN)/charge-station replay --config examples/station.toml examples/day.txt
 
 test: $(STAMP)

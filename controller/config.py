@@ -60,6 +60,19 @@ class ClockSettings(NamedTuple):
     scale: float = 1.0  # the station's time runs this many times faster (bench runs)
 
 
+class ServerSettings(NamedTuple):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_quantity_kwh: float = 300.0
+    poll_s: float = 1.0  # the control loop's cadence, in station seconds
+
+
+class AccountSettings(NamedTuple):
+    # A fixed registration code makes a *bench* configuration (PROTOCOL.md); never the default.
+    bench_registration_code: str | None = None
+    token_ttl_s: int = 7 * 24 * 3600
+
+
 DEFAULT_PILES = (
     PileConfig(1, "A", Mode.FAST, 30_000),
     PileConfig(2, "B", Mode.FAST, 30_000),
@@ -74,6 +87,8 @@ class Config(NamedTuple):
     tariff: Tariff
     piles: tuple[PileConfig, ...]
     clock: ClockSettings = ClockSettings()
+    server: ServerSettings = ServerSettings()
+    accounts: AccountSettings = AccountSettings()
 
 
 def default_config() -> Config:
@@ -98,7 +113,7 @@ def load_config(path: str) -> Config:
 
 
 def parse_config(data: dict[str, Any]) -> Config:
-    _no_unknown(data, "", {"station", "tariff", "piles", "clock"})
+    _no_unknown(data, "", {"station", "tariff", "piles", "clock", "server", "accounts"})
     station = parse_station(_table(data, "station", "station"))
     tariff = parse_tariff(_table(data, "tariff", "tariff"))
     piles = parse_piles(data["piles"]) if "piles" in data else DEFAULT_PILES
@@ -107,7 +122,42 @@ def parse_config(data: dict[str, Any]) -> Config:
     scale = float(_to_decimal(clock.get("scale", 1), "clock.scale"))
     if not 0 < scale <= 10_000:
         raise ConfigError("clock.scale", f"{scale} must be above 0 and at most 10000")
-    return Config(station, tariff, piles, ClockSettings(scale))
+    return Config(
+        station,
+        tariff,
+        piles,
+        ClockSettings(scale),
+        parse_server(_table(data, "server", "server")),
+        parse_accounts(_table(data, "accounts", "accounts")),
+    )
+
+
+def parse_server(table: dict[str, Any]) -> ServerSettings:
+    _no_unknown(table, "server", {"host", "port", "max_quantity_kwh", "poll_s"})
+    d = ServerSettings()
+    host = table.get("host", d.host)
+    if not isinstance(host, str) or not host:
+        raise ConfigError("server.host", "must be an address to listen on, as 0.0.0.0")
+    max_kwh = float(
+        _to_decimal(table.get("max_quantity_kwh", d.max_quantity_kwh), "server.max_quantity_kwh")
+    )
+    if not 0 < max_kwh <= 10_000:
+        raise ConfigError("server.max_quantity_kwh", f"{max_kwh} must be above 0 and at most 10000")
+    poll_s = float(_to_decimal(table.get("poll_s", d.poll_s), "server.poll_s"))
+    if not 0.05 <= poll_s <= 60:
+        raise ConfigError("server.poll_s", f"{poll_s} must be from 0.05 to 60 seconds")
+    return ServerSettings(host, _int(table, "server", "port", d.port, 0, 65535), max_kwh, poll_s)
+
+
+def parse_accounts(table: dict[str, Any]) -> AccountSettings:
+    _no_unknown(table, "accounts", {"bench_registration_code", "token_ttl_s"})
+    code = table.get("bench_registration_code")
+    if code is not None and (not isinstance(code, str) or len(code) < 8):
+        raise ConfigError(
+            "accounts.bench_registration_code", "must be text of 8 characters or more"
+        )
+    ttl = _int(table, "accounts", "token_ttl_s", AccountSettings().token_ttl_s, 60, 365 * 24 * 3600)
+    return AccountSettings(code, ttl)
 
 
 def parse_station(table: dict[str, Any]) -> StationSettings:

@@ -6,8 +6,11 @@ Each subcommand imports only what it needs, so `replay` starts without Tornado, 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -47,6 +50,86 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _load(path: str | None) -> Any:
+    from controller.config import ConfigError, default_config, load_config
+
+    try:
+        return load_config(path) if path else default_config()
+    except ConfigError as exc:
+        print(f"charge-station: configuration {exc}", file=sys.stderr)
+        return None
+
+
+async def _serve_until_signal(config: Any, state_dir: Path, banner: Callable[[Any], None]) -> None:
+    from server.service import Service
+
+    service = await Service.start(config, state_dir)
+    service.install_signals()
+    banner(service)
+    await service.wait()
+    await service.stop()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from server.service import configure_logging
+
+    config = _load(args.config)
+    if config is None:
+        return EXIT_BAD_INPUT
+    configure_logging(args.verbose)
+
+    def banner(service: Any) -> None:
+        print(f"station listening on http://{config.server.host}:{service.port}", flush=True)
+
+    asyncio.run(_serve_until_signal(config, Path(args.state), banner))
+    return EXIT_OK
+
+
+DEMO_EXAMPLE = """Try it (Python, with the venv's packages):
+
+  .venv/bin/python - <<'PY'
+  import asyncio, json, urllib.parse, urllib.request
+  from tornado.websocket import websocket_connect
+  BASE = "{host}:{port}"
+  form = urllib.parse.urlencode({{"username": "demo", "password": "demo-pass", "code": "{code}"}})
+  token = json.load(urllib.request.urlopen(f"http://{{BASE}}/register?{{form}}", data=b""))["token"]
+  async def charge():
+      ws = await websocket_connect(f"ws://{{BASE}}/user/charge?token={{token}}&mode=fast&quantity=5")
+      while (msg := await ws.read_message()) is not None:
+          print(msg)
+  asyncio.run(charge())
+  PY
+"""
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from controller.config import ClockSettings, ServerSettings, default_config
+    from server.service import configure_logging
+
+    configure_logging(args.verbose)
+    # The brief's station (five simulated piles) at 60x, so that a charge takes a minute or two.
+    config = default_config()._replace(
+        clock=ClockSettings(scale=args.scale), server=ServerSettings(port=args.port)
+    )
+
+    async def run() -> None:
+        from server.service import Service
+
+        service = await Service.start(config, Path(args.state))
+        service.install_signals()
+        code = await service.accounts.issue_code(ttl_s=24 * 3600)
+        host = config.server.host
+        print(f"Charging station demo: http://{host}:{service.port}  (Ctrl-C stops it)")
+        print(f"Five simulated piles, time {config.clock.scale:g}x faster; state in {args.state}/")
+        print(f"Registration code (single use, 24 h): {code}")
+        print(DEMO_EXAMPLE.format(host=host, port=service.port, code=code), flush=True)
+        await service.wait()
+        await service.stop()
+
+    asyncio.run(run())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="charge-station", description="The EV charging station's controller."
@@ -66,6 +149,27 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("events", metavar="EVENTS", help="scenario file, one event a line")
     rp.add_argument("--json", action="store_true", help="print one JSON object")
     rp.set_defaults(run=_replay)
+
+    sv = commands.add_parser(
+        "serve", help="run the station: the piles of the configuration and the API"
+    )
+    sv.add_argument("--config", metavar="FILE", help="station configuration (TOML)")
+    sv.add_argument(
+        "--state", metavar="DIR", default="state", help="state directory (default ./state)"
+    )
+    sv.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sv.set_defaults(run=_serve)
+
+    dm = commands.add_parser("demo", help="the brief's station on simulated piles, ready to try")
+    dm.add_argument(
+        "--state", metavar="DIR", default="state", help="state directory (default ./state)"
+    )
+    dm.add_argument(
+        "--port", type=int, default=8080, help="HTTP port (default 8080; 0: a free one)"
+    )
+    dm.add_argument("--scale", type=float, default=60.0, help="time speed-up (default 60)")
+    dm.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    dm.set_defaults(run=_demo)
     return parser
 
 

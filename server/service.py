@@ -1,0 +1,121 @@
+"""The live station in one process: storage, accounts, the control loop over the configured
+piles, the hub and the HTTP/WebSocket API, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+from controller.clock import StationClock
+from controller.config import Config
+from controller.live import ControlLoop
+from controller.storage import DATABASE_FILENAME, AsyncStorage
+from drivers.link import LinkPool
+from server.accounts import Accounts, load_secret
+from server.app import AppContext, make_app
+from server.hardware import build_links
+from server.hub import Hub, utc_now
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 1.0  # real seconds between `progress` messages (PROTOCOL.md)
+
+
+def configure_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # peewee's debug lines carry SQL parameters (registration codes, password hashes).
+    logging.getLogger("peewee").setLevel(logging.WARNING)
+    logging.getLogger("pymodbus").setLevel(logging.WARNING)
+
+
+class Service:
+    """Start with `await Service.start(...)`, stop with `await service.stop()`."""
+
+    def __init__(self) -> None:
+        self.storage: AsyncStorage
+        self.accounts: Accounts
+        self.loop: ControlLoop
+        self.hub: Hub
+        self.http: HTTPServer
+        self.pool = LinkPool()
+        self.port = 0
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    @classmethod
+    async def start(cls, config: Config, state_dir: Path, *, port: int | None = None) -> Service:
+        self = cls()
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.storage = await AsyncStorage.open(state_dir / DATABASE_FILENAME)
+        self.accounts = Accounts(
+            self.storage,
+            load_secret(state_dir),
+            token_ttl_s=config.accounts.token_ttl_s,
+            bench_code=config.accounts.bench_registration_code,
+        )
+        if config.accounts.bench_registration_code:
+            log.warning("bench configuration: a fixed registration code is accepted")
+        tz = datetime.now().astimezone().tzinfo
+        clock = StationClock(config.clock.scale)
+        self.hub = Hub(self.storage, tz, utc_now)
+        links = build_links(config, clock, self.pool)
+        self.loop = ControlLoop(config, links, clock, self.hub.publish)
+        self.hub.attach(self.loop)
+        ctx = AppContext(self.accounts, self.storage, tz, self.hub, config.server.max_quantity_kwh)
+        self.http = HTTPServer(make_app(ctx))
+        sockets = bind_sockets(config.server.port if port is None else port, config.server.host)
+        self.http.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        self._tasks = [
+            asyncio.create_task(
+                self.loop.run(self._stop, config.server.poll_s, config.clock.scale),
+                name="control loop",
+            ),
+            asyncio.create_task(self._progress(), name="progress"),
+        ]
+        log.info(
+            "station up on %s:%d: %d piles, scale %g",
+            config.server.host,
+            self.port,
+            len(config.piles),
+            config.clock.scale,
+        )
+        return self
+
+    async def _progress(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), PROGRESS_EVERY_S)
+            try:
+                self.hub.progress()
+            except Exception:  # task boundary: log, and keep telling the drivers
+                log.exception("progress messages failed")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self.http.stop()
+        for task in self._tasks:
+            await task
+        await self.http.close_all_connections()
+        await self.pool.close()
+        await self.storage.close()
+
+    async def wait(self) -> None:
+        await self._stop.wait()
+
+    def install_signals(self, on_signal: Callable[[], None] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal or self._stop.set)

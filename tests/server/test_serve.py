@@ -1,0 +1,68 @@
+"""`charge-station serve` as a real process: register, charge over the WebSocket, read the
+history, then SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient
+from tornado.websocket import websocket_connect
+
+SCRIPT = Path(sys.executable).parent / "charge-station"
+CONFIG = """
+[clock]
+scale = 600            # ten station minutes a real second
+
+[server]
+port = 0
+poll_s = 2
+
+[accounts]
+bench_registration_code = "bench-only-code"
+
+[[piles]]
+id = 1
+name = "A"
+mode = "fast"
+power_kw = 30
+"""
+
+
+@pytest.mark.asyncio
+async def test_serve_register_charge_history_and_sigterm(tmp_path: Path) -> None:
+    config = tmp_path / "station.toml"
+    config.write_text(CONFIG)
+    proc = subprocess.Popen(
+        [str(SCRIPT), "serve", "--config", str(config), "--state", str(tmp_path / "state")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("station listening on http://"), line
+        base = line.split("http://")[1].strip()
+        http = AsyncHTTPClient()
+        form = urlencode({"username": "dora", "password": "dora-pass", "code": "bench-only-code"})
+        response = await http.fetch(f"http://{base}/register?{form}", method="POST", body="")
+        token = json.loads(response.body)["token"]
+        ws = await websocket_connect(f"ws://{base}/user/charge?token={token}&mode=F&quantity=2")
+        types = []
+        while (text := await ws.read_message()) is not None:
+            types.append(json.loads(text)["type"])
+        assert types[0] == "queued" and types[-2:] == ["bill", "done"]
+        log = json.loads((await http.fetch(f"http://{base}/user/log?token={token}")).body)
+        assert [entry["quantity"] for entry in log] == [2.0]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "bench configuration" in err  # said at start-up (PROTOCOL.md)
+    assert "dora-pass" not in err and token not in err
