@@ -130,6 +130,57 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _accounts(state_dir: Path) -> tuple[Any, Any]:
+    from controller.storage import DATABASE_FILENAME, AsyncStorage
+    from server.accounts import Accounts, load_secret
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    storage = await AsyncStorage.open(state_dir / DATABASE_FILENAME)
+    return storage, Accounts(storage, load_secret(state_dir))
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    from server.accounts import AccountError
+
+    # The password comes from standard input, never from the command line (ps would show it).
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass(f"password for {args.username}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+
+    async def run() -> int:
+        storage, accounts = await _accounts(Path(args.state))
+        try:
+            user_id = await accounts.create_user(args.username, password, args.role)
+        except AccountError as exc:
+            print(f"charge-station: {exc.msg}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        finally:
+            await storage.close()
+        print(f"user {args.username} ({args.role}) created with id {user_id}")
+        return EXIT_OK
+
+    return asyncio.run(run())
+
+
+def _code_issue(args: argparse.Namespace) -> int:
+    async def run() -> int:
+        storage, accounts = await _accounts(Path(args.state))
+        try:
+            code = await accounts.issue_code(ttl_s=int(args.hours * 3600))
+        finally:
+            await storage.close()
+        print(code)
+        return EXIT_OK
+
+    if not 0 < args.hours <= 24 * 365:
+        print("charge-station: --hours must be above 0 and at most a year", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="charge-station", description="The EV charging station's controller."
@@ -170,6 +221,29 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--scale", type=float, default=60.0, help="time speed-up (default 60)")
     dm.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     dm.set_defaults(run=_demo)
+
+    us = commands.add_parser("user", help="station users (operators)")
+    us_commands = us.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    ua = us_commands.add_parser(
+        "add", help="create a user; the password is read from standard input"
+    )
+    ua.add_argument("username")
+    ua.add_argument("--role", choices=["operator", "driver"], default="operator")
+    ua.add_argument(
+        "--state", metavar="DIR", default="state", help="state directory (default ./state)"
+    )
+    ua.set_defaults(run=_user_add)
+
+    cd = commands.add_parser("code", help="registration codes for drivers")
+    cd_commands = cd.add_subparsers(dest="code_command", required=True, metavar="ACTION")
+    ci = cd_commands.add_parser("issue", help="issue a single-use registration code and print it")
+    ci.add_argument(
+        "--hours", type=float, default=24 * 7, help="valid for this long (default a week)"
+    )
+    ci.add_argument(
+        "--state", metavar="DIR", default="state", help="state directory (default ./state)"
+    )
+    ci.set_defaults(run=_code_issue)
     return parser
 
 
