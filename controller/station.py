@@ -327,16 +327,22 @@ class Station:
         pile.queue.clear()
         pile.state = state
         self._working.clear()
-        self._publish(PileChanged(now_tick, pile.id, state))
+        done = None
         if displaced and displaced[0].wanted == 0:
             # It received everything at the very instant of the fault: it is done, not displaced.
             done = displaced.pop(0)
             del self.requests[done.car]
-            self._publish(Done(now_tick, done.car, "completed"))
-        for req in displaced:
-            self._to_priority(req, pile, now_tick)
+            done.pile = None
+        # Every car is in its new place before anyone is told: listeners read the whole state.
+        moved = [(req, pile) for req in displaced]
+        self._to_priority(displaced)
         if self.fault_policy is FaultPolicy.TIME_ORDER:
-            self._regroup(pile.mode, now_tick)
+            moved += self._regroup(pile.mode)
+        self._publish(PileChanged(now_tick, pile.id, state))
+        if done is not None:
+            self._publish(Done(now_tick, done.car, "completed"))
+        for req, origin in moved:
+            self._publish(Displaced(now_tick, req.car, origin.id))
         self._dispatch(now_tick)
         return bill
 
@@ -347,8 +353,10 @@ class Station:
             raise Refused("pile_working", f"pile {pile.name} is already working")
         pile.state = PileState.WORKING
         self._working.clear()
+        moved = self._regroup(pile.mode)
         self._publish(PileChanged(now_tick, pile.id, pile.state))
-        self._regroup(pile.mode, now_tick)
+        for req, origin in moved:
+            self._publish(Displaced(now_tick, req.car, origin.id))
         self._dispatch(now_tick)
 
     def switch_off(self, now_tick: int, pile_id: int) -> Bill | None:
@@ -377,24 +385,28 @@ class Station:
         if len(pile.queue) == 1:
             self._start_head(pile, now_tick)
 
-    def _to_priority(self, req: Request, pile: Pile, now_tick: int) -> None:
-        req.area = Area.PRIORITY
-        req.pile = None
-        self.priority[req.mode].append(req)
-        self._publish(Displaced(now_tick, req.car, pile.id))
+    def _to_priority(self, reqs: list[Request]) -> None:
+        """Append cars taken out of a pile queue to their mode's priority line (no events)."""
+        for req in reqs:
+            req.area = Area.PRIORITY
+            req.pile = None
+            self.priority[req.mode].append(req)
 
-    def _regroup(self, mode: Mode, now_tick: int) -> None:
+    def _regroup(self, mode: Mode) -> list[tuple[Request, Pile]]:
         """Cars not yet charging at working piles of `mode` join its priority line, and the
-        line is sorted by queue number (RULES §4: time_order faults and every recovery)."""
+        line is sorted by queue number (RULES §4: time_order faults and every recovery).
+        Returns the cars moved, with the pile each came from."""
+        moved: list[tuple[Request, Pile]] = []
         for pile in self.piles_of[mode]:
             if not pile.working:
                 continue
             keep = 1 if pile.meter is not None else 0
-            moved = pile.queue[keep:]
+            taken = pile.queue[keep:]
             del pile.queue[keep:]
-            for req in moved:
-                self._to_priority(req, pile, now_tick)
+            self._to_priority(taken)
+            moved += [(req, pile) for req in taken]
         self.priority[mode].sort(key=lambda r: r.number)
+        return moved
 
     def _detach(self, req: Request) -> None:
         if req.area is Area.WAITING:

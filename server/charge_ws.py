@@ -90,7 +90,8 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
         while True:
             item, close_code = await self.outbox.get()
             if item is not None:
-                message = item if isinstance(item, dict) else await item
+                # Shielded: closing the socket must not cancel what the message waits for.
+                message = item if isinstance(item, dict) else await asyncio.shield(item)
                 try:
                     await self.write_message(json.dumps(message, ensure_ascii=False))
                 except tornado.websocket.WebSocketClosedError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -120,7 +120,12 @@ class Hub:
             stored = self._store(bill, start, end)
             kind = "fault" if bill.reason is EndReason.FAULT else "bill"
             req = st.requests.get(bill.car)
-            self._send(bill.car, self._bill_message(kind, req, stored, bill, start, end))
+            if self.sockets.get(bill.car):
+                # One task, awaited by every socket of the user.
+                message = asyncio.ensure_future(
+                    self._bill_message(kind, req, stored, bill, start, end)
+                )
+                self._send(bill.car, message)
         elif isinstance(event, Called):
             req = st.requests[event.car]
             self._send(event.car, self.message("call", req, place=event.place))
@@ -193,11 +198,12 @@ class Hub:
         bill: Bill,
         start: datetime,
         end: datetime,
-    ) -> Awaitable[Message]:
+    ) -> Coroutine[Any, Any, Message]:
         base = self.message(kind, req)  # the request's state now, not when the bill is stored
 
         async def build() -> Message:
-            bill_id = await stored
+            # Shielded: a socket that closes meanwhile must not cancel the bill's storing.
+            bill_id = await asyncio.shield(stored)
             if bill_id is None:
                 return base | {"bill": None}
             return base | {"bill": log_entry(self._as_stored(bill_id, bill, start, end), self.tz)}
