@@ -27,7 +27,7 @@ import functools
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -311,6 +311,36 @@ class Storage:
         with _unavailable_as_retryable():
             return [schema.bill_from_row(row) for row in query]
 
+    def bills_between(
+        self, start: datetime, end: datetime, pile_id: int | None = None
+    ) -> list[StoredBill]:
+        """Every bill that ended in [start, end), of one pile if given, newest first (the
+        operator's reports and exports). A scan of the bills: the station keeps few enough."""
+        b = self._m.bill
+        where = (b.end_utc_us >= utc_us(start)) & (b.end_utc_us < utc_us(end))
+        if pile_id is not None:
+            where &= b.pile_id == pile_id
+        query = b.select().where(where).order_by(b.end_utc_us.desc(), b.id.desc()).dicts()
+        with _unavailable_as_retryable():
+            return [schema.bill_from_row(row) for row in query]
+
+    def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
+        """The usernames of these user ids, in one query; unknown ids are left out."""
+        ids = sorted(set(user_ids))
+        if not ids:
+            return {}
+        u = self._m.user
+        with _unavailable_as_retryable():
+            rows = u.select(u.id, u.username).where(u.id.in_(ids)).tuples()
+            return {int(user_id): name for user_id, name in rows}
+
+    def code_expires(self, code: str) -> datetime | None:
+        """When a registration code expires; None if there is no such code."""
+        c = self._m.code
+        with _unavailable_as_retryable():
+            row = c.select(c.expires_utc_us).where(c.code == code).tuples().first()
+        return None if row is None else schema.from_utc_us(row[0])
+
     # -- audit log -----------------------------------------------------------------------------
     def audit(
         self,
@@ -402,6 +432,18 @@ class AsyncStorage:
     async def bills_of(self, user_id: int, num: int) -> list[StoredBill]:
         return await self.run(lambda s: s.bills_of(user_id, num))
 
+    async def bills_between(
+        self, start: datetime, end: datetime, pile_id: int | None = None
+    ) -> list[StoredBill]:
+        return await self.run(lambda s: s.bills_between(start, end, pile_id))
+
+    async def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
+        ids = list(user_ids)  # read here: the caller's iterable may not survive the thread hop
+        return await self.run(lambda s: s.usernames(ids))
+
+    async def code_expires(self, code: str) -> datetime | None:
+        return await self.run(lambda s: s.code_expires(code))
+
     async def audit(
         self,
         user_id: int | None,
@@ -410,3 +452,6 @@ class AsyncStorage:
         now: datetime | None = None,
     ) -> int:
         return await self.run(lambda s: s.audit(user_id, action, detail, now))
+
+    async def recent_audit(self, num: int) -> list[AuditEntry]:
+        return await self.run(lambda s: s.recent_audit(num))

@@ -206,6 +206,12 @@ def make_app(ctx: AppContext) -> tornado.web.Application:
         (r"/user/log", LogHandler, {"ctx": ctx}),
         (r"/user/lognew", LogNewHandler, {"ctx": ctx}),
     ]
+    # The operator API is always served, so that the served routes are the documented ones;
+    # what needs the live station answers 503 station_not_ready without a hub. Imported here:
+    # its handlers build on ApiHandler above.
+    from server.admin import ROUTES as ADMIN_ROUTES
+
+    routes += [(path, handler, {"ctx": ctx}) for path, handler in ADMIN_ROUTES]
     if ctx.hub is not None:
         routes.append(
             (
