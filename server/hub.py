@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
 
+BILL_RETRY_MAX_S = 5.0  # longest pause between attempts to store a bill
+BILL_MESSAGE_WAIT_S = 2.0  # how long a bill message waits for the bill's stored number
+
 
 class Outbox(Protocol):
     """A socket as the hub sees it."""
@@ -54,6 +57,13 @@ class Hub:
 
     def attach(self, loop: ControlLoop) -> None:
         self.loop = loop
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait for the bills still being stored (at shutdown, before the database closes)."""
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+            for task in pending:
+                log.error("shutting down with a bill not yet stored: %s", task)
 
     # -- sockets -------------------------------------------------------------------------------
     def join(self, car: str, socket: Outbox) -> None:
@@ -170,20 +180,23 @@ class Hub:
         seconds = float(self.loop.units.seconds(bill.end_tick - bill.start_tick))
         return end - timedelta(seconds=seconds), end
 
-    def _store(self, bill: Bill, start: datetime, end: datetime) -> asyncio.Future[int | None]:
+    def _store(self, bill: Bill, start: datetime, end: datetime) -> asyncio.Future[int]:
         """Store the bill off the loop; the future is its id (None if it could not be stored)."""
         assert self.loop is not None
         units = self.loop.units
         user_id = int(bill.car) if bill.car.isdigit() else None
 
-        async def store() -> int | None:
-            for attempt in range(5):
+        async def store() -> int:
+            # Kept and retried for as long as the station runs: a locked database or a full
+            # disk delays a bill, it never drops it.
+            attempt = 0
+            while True:
                 try:
                     return await self.storage.add_bill(bill, units, user_id, start, end)
-                except StorageError as exc:  # kept and retried: a bill is never dropped silently
-                    log.error("bill %s not stored (try %d): %s", bill.bill_id, attempt + 1, exc)
-                    await asyncio.sleep(0.2 * (attempt + 1))
-            return None
+                except StorageError as exc:
+                    attempt += 1
+                    log.error("bill %s not stored (try %d): %s", bill.bill_id, attempt, exc)
+                    await asyncio.sleep(min(BILL_RETRY_MAX_S, 0.2 * attempt))
 
         task = asyncio.ensure_future(store())
         self._tasks.add(task)
@@ -194,7 +207,7 @@ class Hub:
         self,
         kind: str,
         req: Request | None,
-        stored: asyncio.Future[int | None],
+        stored: asyncio.Future[int],
         bill: Bill,
         start: datetime,
         end: datetime,
@@ -202,11 +215,17 @@ class Hub:
         base = self.message(kind, req)  # the request's state now, not when the bill is stored
 
         async def build() -> Message:
-            # Shielded: a socket that closes meanwhile must not cancel the bill's storing.
-            bill_id = await asyncio.shield(stored)
-            if bill_id is None:
-                return base | {"bill": None}
-            return base | {"bill": log_entry(self._as_stored(bill_id, bill, start, end), self.tz)}
+            # Shielded: a socket that closes meanwhile must not cancel the bill's storing. The
+            # driver is not kept waiting on a struggling database: after a while the bill goes
+            # out without its number, and storing it goes on.
+            try:
+                bill_id: int | None = await asyncio.wait_for(
+                    asyncio.shield(stored), BILL_MESSAGE_WAIT_S
+                )
+            except TimeoutError:
+                bill_id = None
+            entry = log_entry(self._as_stored(bill_id or 0, bill, start, end), self.tz)
+            return base | {"bill": entry | {"id": bill_id}}
 
         return build()
 

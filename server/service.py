@@ -109,6 +109,7 @@ class Service:
         for task in self._tasks:
             await task
         await self.http.close_all_connections()
+        await self.hub.drain()
         await self.pool.close()
         await self.storage.close()
 
