@@ -1,7 +1,8 @@
-"""The live station's clock: seconds since local midnight of the day it started, optionally
-running faster than real time for bench runs (`[clock] scale`).
+"""The live station's clock: local seconds since the epoch (1970-01-01 00:00 local time),
+optionally running faster than real time for bench runs (`[clock] scale`).
 
-The rules measure time from a midnight so that tariff periods (RULES §6) fall at the right hour.
+Counted from a local midnight, so that tariff periods (RULES §6) fall at the right hour; and from
+a fixed one, so that times saved before a restart mean the same after it.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 
-def seconds_since_midnight(moment: datetime) -> float:
-    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    return (moment - midnight).total_seconds()
+def local_epoch_seconds(moment: datetime) -> float:
+    """Seconds since 1970-01-01 00:00 in the moment's own time zone."""
+    offset = moment.utcoffset()
+    return moment.timestamp() + (offset.total_seconds() if offset is not None else 0.0)
 
 
 class StationClock:
-    """Callable: the station's seconds now. Scaled time starts at the real time of day."""
+    """Callable: the station's seconds now. Scaled time starts at the real time."""
 
     def __init__(
         self,
@@ -30,7 +32,7 @@ class StationClock:
         self._source = source
         self._origin = source()
         self.start_s = (
-            seconds_since_midnight(datetime.now().astimezone()) if start_s is None else start_s
+            local_epoch_seconds(datetime.now().astimezone()) if start_s is None else start_s
         )
 
     def __call__(self) -> float:

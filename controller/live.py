@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from controller.config import Config
 from controller.events import Event
+from controller.snapshot import restore, snapshot
 from controller.station import Station
 from controller.units import Units
 from controller.values import PileState as RulesState
@@ -90,6 +91,27 @@ class ControlLoop:
     def now_tick(self) -> int:
         return round(self.clock() * self.units.ticks_per_s)
 
+    # -- restart -------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The rules' state and each pile's session baseline, as JSON values."""
+        return {
+            "station": snapshot(self.station),
+            "ports": {
+                str(pile_id): [port.meter_wh, port.baseline_wh, port.amount_wh]
+                for pile_id, port in self.ports.items()
+            },
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Carry on from a snapshot: every request in its place, every open session counted
+        from its original meter baseline, so energy delivered while the station was down is
+        billed in that session. Piles are commanded afresh on the next tick."""
+        restore(self.station, data["station"])
+        for pile_id, port in self.ports.items():
+            saved = data["ports"].get(str(pile_id))
+            if saved is not None:
+                port.meter_wh, port.baseline_wh, port.amount_wh = saved
+
     async def run(self, stop: asyncio.Event, poll_s: float = 1.0, scale: float = 1.0) -> None:
         """Tick every poll_s of station time, and sooner when a session should reach its amount
         (so a completion is seen promptly even at bench speed-ups), until `stop` is set."""
@@ -136,6 +158,15 @@ class ControlLoop:
         st = self.station
         pile = st.pile_by_id[pile_id]
         if meter_wh is not None:
+            if (
+                port.meter_wh is not None
+                and meter_wh < port.meter_wh
+                and port.baseline_wh is not None
+            ):
+                # The counter restarted (a simulated pile after a station restart): bridge it,
+                # so the energy before and after counts once.
+                log.warning("pile %s: meter restarted at %d Wh; bridged", link.pile.name, meter_wh)
+                port.baseline_wh -= port.meter_wh - meter_wh
             port.meter_wh = meter_wh
             if port.amount_wh is not None and port.baseline_wh is None:
                 port.baseline_wh = meter_wh  # the session began before the first good reading
@@ -186,7 +217,10 @@ class ControlLoop:
             if want is not None and self.commanded[pile_id] != want:
                 if port.baseline_wh is None:
                     return  # start only once the meter count the session starts from is known
-                limit = want[1] if link.pile.has_energy_limit else None
+                # The limit is what is still to come: after a restart the pile may have
+                # delivered part of the session already.
+                left_wh = max(1, want[1] - port.session_wh())
+                limit = left_wh if link.pile.has_energy_limit else None
                 await link.pile.enable(want[0], limit)
                 self.commanded[pile_id] = want
             elif want is None and (

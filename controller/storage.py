@@ -366,6 +366,20 @@ class Storage:
         return [schema.audit_from_row(r) for r in rows]
 
 
+def _save_state(storage: Storage, state: str, now: datetime | None) -> None:
+    with _unavailable_as_retryable():
+        storage._db.execute_sql(
+            "INSERT OR REPLACE INTO station_state (id, saved_utc_us, state) VALUES (1, ?, ?)",
+            (_now(now), state),
+        )
+
+
+def _load_state(storage: Storage) -> str | None:
+    with _unavailable_as_retryable():
+        row = storage._db.execute_sql("SELECT state FROM station_state WHERE id = 1").fetchone()
+    return None if row is None else str(row[0])
+
+
 class AsyncStorage:
     """Storage for the event loop: every call runs in one dedicated worker thread.
 
@@ -455,3 +469,10 @@ class AsyncStorage:
 
     async def recent_audit(self, num: int) -> list[AuditEntry]:
         return await self.run(lambda s: s.recent_audit(num))
+
+    async def save_state(self, state: str, now: datetime | None = None) -> None:
+        """Replace the station's saved queue state (JSON text)."""
+        await self.run(lambda s: _save_state(s, state, now))
+
+    async def load_state(self) -> str | None:
+        return await self.run(_load_state)

@@ -75,6 +75,14 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             action TEXT NOT NULL,
             detail TEXT NOT NULL)""",
     ),
+    # The station's queue state (controller.snapshot) as JSON, one row, replaced on every save:
+    # requests, pile queues and open sessions with their meter baselines survive a restart.
+    2: (
+        """CREATE TABLE station_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            saved_utc_us INTEGER NOT NULL,
+            state TEXT NOT NULL)""",
+    ),
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from tornado.netutil import bind_sockets
 
 from controller.clock import StationClock
 from controller.config import Config
+from controller.events import Event
 from controller.live import ControlLoop
 from controller.storage import DATABASE_FILENAME, AsyncStorage
 from drivers.link import LinkPool
@@ -28,6 +30,8 @@ from server.hub import Hub, utc_now
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 1.0  # real seconds between `progress` messages (PROTOCOL.md)
+SAVE_EVERY_S = 5.0  # the state is saved at least this often while meters move
+SAVE_MIN_GAP_S = 0.05  # and at most this often: a burst of events is one save
 
 
 def configure_logging(verbose: bool = False) -> None:
@@ -52,6 +56,7 @@ class Service:
         self.pool = LinkPool()
         self.port = 0
         self._stop = asyncio.Event()
+        self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
 
     @classmethod
@@ -71,8 +76,12 @@ class Service:
         clock = StationClock(config.clock.scale)
         self.hub = Hub(self.storage, tz, utc_now)
         links = build_links(config, clock, self.pool)
-        self.loop = ControlLoop(config, links, clock, self.hub.publish)
+        self.loop = ControlLoop(config, links, clock, self._published)
         self.hub.attach(self.loop)
+        saved = await self.storage.load_state()
+        if saved is not None:
+            self.loop.restore(json.loads(saved))
+            log.info("carrying on: %d requests restored", len(self.loop.station.requests))
         ctx = AppContext(self.accounts, self.storage, tz, self.hub, config.server.max_quantity_kwh)
         self.http = HTTPServer(make_app(ctx))
         sockets = bind_sockets(config.server.port if port is None else port, config.server.host)
@@ -84,6 +93,7 @@ class Service:
                 name="control loop",
             ),
             asyncio.create_task(self._progress(), name="progress"),
+            asyncio.create_task(self._saver(), name="state saver"),
         ]
         log.info(
             "station up on %s:%d: %d piles, scale %g",
@@ -93,6 +103,26 @@ class Service:
             config.clock.scale,
         )
         return self
+
+    def _published(self, event: Event) -> None:
+        self._changed.set()
+        self.hub.publish(event)
+
+    async def _save(self) -> None:
+        state = json.dumps(self.loop.snapshot(), separators=(",", ":"))
+        await self.storage.save_state(state)
+
+    async def _saver(self) -> None:
+        """Save the queue state soon after it changes, and now and then for meter progress."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), SAVE_EVERY_S)
+            self._changed.clear()
+            try:
+                await self._save()
+            except Exception:  # task boundary: log, and try again at the next change
+                log.exception("saving the station's state failed")
+            await asyncio.sleep(SAVE_MIN_GAP_S)
 
     async def _progress(self) -> None:
         while not self._stop.is_set():
@@ -110,6 +140,7 @@ class Service:
             await task
         await self.http.close_all_connections()
         await self.hub.drain()
+        await self._save()  # the last word: requests and open sessions as they are now
         await self.pool.close()
         await self.storage.close()
 

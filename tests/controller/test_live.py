@@ -4,6 +4,7 @@ pile simulator over real Modbus TCP, on an injected clock."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from fractions import Fraction
 
@@ -175,3 +176,50 @@ async def test_piles_are_polled_together_so_a_dead_one_holds_up_no_other(rig: Ri
     p1.read_status, p2.read_status = slow_read1, read2_first  # type: ignore[method-assign]
     await s.loop.tick()
     assert pile2_read.is_set() and s.loop.misses == {1: 0, 2: 0}
+
+
+@pytest.mark.asyncio
+async def test_a_restart_carries_on_the_session_and_bills_what_came_meanwhile(rig: Rig) -> None:
+    sim = Simulator(["1:reference:30:watchdog=0"], clock=rig.clock)  # no watchdog: it runs on
+    rig.sims.append(sim)
+    host, port = await sim.start_tcp("127.0.0.1", 0)
+
+    def station() -> Station:
+        link = ModbusLink(parse_link(f"tcp://{host}:{port}?timeout=0.3"))
+        rig.links.append(link)
+        return Station(
+            {1: PileLink(ReferencePile(link, 1, "P1", 30_000, clock=rig.clock))}, rig.clock, 30
+        )
+
+    first = station()
+    first.request("V1", 20)  # 40 min at 30 kW
+    await first.loop.tick()
+    await first.run(600, every_s=5)  # 10 min: 5 kWh
+    saved = json.loads(json.dumps(first.loop.snapshot()))
+    rig.clock.advance(600)  # the station is down for 10 min; the pile charges on: 5 kWh more
+    second = station()
+    second.loop.restore(saved)
+    assert second.st.requests["V1"].queue_no == "F1"
+    await second.run(1800, every_s=5)
+    (bill,) = second.bills
+    # One session, one bill: all 20 kWh, those delivered while the station was down included.
+    assert (bill.car, second.loop.units.kwh(bill.energy)) == ("V1", 20)
+    assert first.bills == []
+
+
+@pytest.mark.asyncio
+async def test_a_simulated_pile_that_restarts_from_zero_is_bridged() -> None:
+    clock = FakeClock()
+    clock.advance(SIX)
+    first = Station({1: PileLink(SimPile("P1", 30_000, clock))}, clock, 30)
+    first.request("V1", 10)
+    await first.loop.tick()
+    await first.run(600)  # 5 kWh
+    saved = json.loads(json.dumps(first.loop.snapshot()))
+    # After a restart the in-process pile is new: its meter starts again from 0.
+    second = Station({1: PileLink(SimPile("P1", 30_000, clock))}, clock, 30)
+    second.loop.restore(saved)
+    await second.run(1200)
+    (bill,) = second.bills
+    # 5 kWh before the restart and 5 after (the pile is told only what is left): 10 in one bill.
+    assert second.loop.units.kwh(bill.energy) == 10

@@ -66,3 +66,62 @@ async def test_serve_register_charge_history_and_sigterm(tmp_path: Path) -> None
     assert proc.returncode == 0, err
     assert "bench configuration" in err  # said at start-up (PROTOCOL.md)
     assert "dora-pass" not in err and token not in err
+
+
+def start(config: Path, state: Path) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [str(SCRIPT), "serve", "--config", str(config), "--state", str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("station listening on http://"), line + (
+        proc.stderr.read() if proc.stderr else ""
+    )
+    return proc, line.split("http://")[1].strip()
+
+
+@pytest.mark.asyncio
+async def test_requests_carry_on_after_sigterm_and_a_restart(tmp_path: Path) -> None:
+    config = tmp_path / "station.toml"
+    # Slow time and a big amount: the car is still charging, another one waiting, at the stop.
+    config.write_text(CONFIG.replace("scale = 600", "scale = 1"))
+    state = tmp_path / "state"
+    proc, base = start(config, state)
+    tokens = []
+    try:
+        http = AsyncHTTPClient()
+        for name in ("ann", "ben"):
+            form = urlencode({"username": name, "password": "pass-word", "code": "bench-only-code"})
+            response = await http.fetch(f"http://{base}/register?{form}", method="POST", body="")
+            tokens.append(json.loads(response.body)["token"])
+        for token in tokens:
+            ws = await websocket_connect(
+                f"ws://{base}/user/charge?token={token}&mode=F&quantity=50"
+            )
+            assert json.loads(await ws.read_message())["type"] == "queued"  # type: ignore[arg-type]
+            ws.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+
+    proc, base = start(config, state)
+    try:
+        states = []
+        for token in tokens:
+            ws = await websocket_connect(f"ws://{base}/user/charge?token={token}&mode=T&quantity=1")
+            states.append(json.loads(await ws.read_message()))  # type: ignore[arg-type]
+            ws.close()
+        assert [(s["type"], s["queueNo"], s["quantity"]) for s in states] == [
+            ("resumed", "F1", 50.0),
+            ("resumed", "F2", 50.0),
+        ]
+        assert states[0]["area"] == "charging" and states[1]["area"] == "queue"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "2 requests restored" in err
