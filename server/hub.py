@@ -29,6 +29,7 @@ from controller.station import Area, Request
 from controller.storage import AsyncStorage, StorageError
 from controller.storage_schema import StoredBill
 from controller.units import round_half_up
+from controller.values import Mode
 from server.bills_view import log_entry
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,22 @@ class Hub:
             socket.send(message, close=close)
 
     # -- state ---------------------------------------------------------------------------------
-    def state(self, req: Request) -> Message:
+    def _ahead_of(self, req: Request, lines: dict[Mode, dict[str, int]] | None = None) -> int:
+        """Cars ahead: in the pile queue once called, in its line while waiting."""
+        if req.area is Area.QUEUE and req.pile is not None:
+            return req.pile.queue.index(req)
+        if lines is not None:
+            return lines[req.mode][req.car]
+        assert self.loop is not None
+        return self.loop.station.line(req.mode).index(req)
+
+    def _lines(self) -> dict[Mode, dict[str, int]]:
+        """Every waiting car's place in its line, worked out once for a round of messages."""
+        assert self.loop is not None
+        st = self.loop.station
+        return {m: {r.car: i for i, r in enumerate(st.line(m))} for m in Mode}
+
+    def state(self, req: Request, ahead: int | None = None) -> Message:
         """What PROTOCOL.md says every message carries about the request."""
         assert self.loop is not None
         units = self.loop.units
@@ -95,10 +111,10 @@ class Hub:
             fee = charge + service
         if req.area is Area.QUEUE and pile is not None:
             area = "charging" if charging else "queue"
-            ahead = pile.queue.index(req)
         else:
             area = req.area.value
-            ahead = st.line(req.mode).index(req)
+        if ahead is None:
+            ahead = self._ahead_of(req)
         message: Message = {
             "queueNo": req.queue_no,
             "mode": req.mode.value,
@@ -113,10 +129,12 @@ class Hub:
             message["stationId"] = pile.id
         return message
 
-    def message(self, kind: str, req: Request | None, **extra: Any) -> Message:
+    def message(
+        self, kind: str, req: Request | None, ahead: int | None = None, **extra: Any
+    ) -> Message:
         body: Message = {"code": 200, "type": kind}
         if req is not None:
-            body |= self.state(req)
+            body |= self.state(req, ahead)
         return body | extra
 
     # -- events --------------------------------------------------------------------------------
@@ -153,16 +171,19 @@ class Hub:
     def positions(self) -> None:
         """A `position` message to every connected user whose `ahead` changed."""
         assert self.loop is not None
+        if not self.sockets:
+            return
+        lines = self._lines()  # once: a line of thousands must not be searched per car
         for car in list(self.sockets):
             req = self.loop.station.requests.get(car)
             if req is None:
                 continue
-            ahead = self.state(req)["ahead"]
+            ahead = self._ahead_of(req, lines)
             if self._ahead.get(car) != ahead:
                 known = car in self._ahead
                 self._ahead[car] = ahead
                 if known:
-                    self._send(car, self.message("position", req))
+                    self._send(car, self.message("position", req, ahead))
 
     def progress(self) -> None:
         """A `progress` message to every connected user who is charging."""
