@@ -169,14 +169,17 @@ def _code_issue(args: argparse.Namespace) -> int:
     async def run() -> int:
         storage, accounts = await _accounts(Path(args.state))
         try:
-            code = await accounts.issue_code(ttl_s=int(args.hours * 3600))
+            for _ in range(args.count):
+                print(await accounts.issue_code(ttl_s=int(args.hours * 3600)))
         finally:
             await storage.close()
-        print(code)
         return EXIT_OK
 
     if not 0 < args.hours <= 24 * 365:
         print("charge-station: --hours must be above 0 and at most a year", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not 1 <= args.count <= 1000:
+        print("charge-station: N must be from 1 to 1000", file=sys.stderr)
         return EXIT_BAD_INPUT
     return asyncio.run(run())
 
@@ -228,15 +231,25 @@ def build_parser() -> argparse.ArgumentParser:
         "add", help="create a user; the password is read from standard input"
     )
     ua.add_argument("username")
-    ua.add_argument("--role", choices=["operator", "driver"], default="operator")
+    ua.add_argument(
+        "--operator",
+        dest="role",
+        action="store_const",
+        const="operator",
+        default="driver",
+        help="an operator (the /admin API); without it a driver",
+    )
     ua.add_argument(
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
     ua.set_defaults(run=_user_add)
 
-    cd = commands.add_parser("code", help="registration codes for drivers")
+    cd = commands.add_parser("codes", help="registration codes for drivers")
     cd_commands = cd.add_subparsers(dest="code_command", required=True, metavar="ACTION")
-    ci = cd_commands.add_parser("issue", help="issue a single-use registration code and print it")
+    ci = cd_commands.add_parser("issue", help="issue N single-use registration codes, one a line")
+    ci.add_argument(
+        "count", nargs="?", type=int, default=1, metavar="N", help="how many (default 1)"
+    )
     ci.add_argument(
         "--hours", type=float, default=24 * 7, help="valid for this long (default a week)"
     )

@@ -21,15 +21,15 @@ def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 def test_an_operator_is_created_and_a_code_issued(tmp_path: Path) -> None:
     state = str(tmp_path / "state")
-    done = cli("user", "add", "olga", "--role", "operator", "--state", state, stdin="olga-pass-1\n")
+    done = cli("user", "add", "olga", "--operator", "--state", state, stdin="olga-pass-1\n")
     assert done.returncode == 0, done.stderr
     assert "olga" in done.stdout and "olga-pass-1" not in done.stdout + done.stderr
     again = cli("user", "add", "olga", "--state", state, stdin="other-pass\n")
     assert again.returncode == 2 and "olga" not in again.stdout
-    issued = cli("code", "issue", "--hours", "2", "--state", state)
+    issued = cli("codes", "issue", "2", "--hours", "2", "--state", state)
     assert issued.returncode == 0, issued.stderr
-    code = issued.stdout.strip()
-    assert len(code) >= 12
+    code, other = issued.stdout.split()
+    assert len(code) >= 12 and code != other
 
     async def check() -> None:
         storage = await AsyncStorage.open(Path(state) / DATABASE_FILENAME)
@@ -45,4 +45,5 @@ def test_an_operator_is_created_and_a_code_issued(tmp_path: Path) -> None:
             await storage.close()
 
     asyncio.run(check())
-    assert cli("code", "issue", "--hours", "0", "--state", state).returncode == 2
+    assert cli("codes", "issue", "--hours", "0", "--state", state).returncode == 2
+    assert cli("codes", "issue", "0", "--state", state).returncode == 2
