@@ -208,3 +208,23 @@ async def test_operations_revise_status_cancel_and_bad_messages(station: Station
     await ws.write_message(json.dumps({"operation": "cancel"}))
     done, _ = await read_until(ws, "done")
     assert done["reason"] == "cancelled"
+
+
+@pytest.mark.asyncio
+async def test_cancel_while_charging_bills_then_ends_and_the_next_car_is_called(
+    station: Station,
+) -> None:
+    first = await station.open(token=await station.token("a1"), mode="fast", quantity=10)
+    await read_until(first, "charging")
+    second = await station.open(token=await station.token("a2"), mode="fast", quantity=10)
+    waiting = await read(second)
+    assert (waiting["type"], waiting["area"], waiting["ahead"]) == ("queued", "waiting", 0)
+    await station.loop.tick()  # the pile is switched on
+    await station.run(120)  # 30 kW for 2 min: 1 kWh
+    await first.write_message(json.dumps({"operation": "cancel"}))
+    bill, _ = await read_until(first, "bill")
+    assert bill["bill"]["quantity"] == 1.0 and bill["bill"]["cost"] == 1.2  # 1 kWh * (0.4 + 0.8)
+    done, _ = await read_until(first, "done")
+    assert done["reason"] == "cancelled"
+    call, _ = await read_until(second, "call")  # the place freed: the next car is called
+    assert (call["stationId"], call["place"]) == (1, 1)
