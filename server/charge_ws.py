@@ -24,6 +24,7 @@ from server.hub import Hub, Message
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 4 * 1024
+MAX_CAPACITY_KWH = 1000.0  # no car battery is larger
 MODES = {
     "fast": Mode.FAST,
     "quick": Mode.FAST,
@@ -129,6 +130,15 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
         try:
             mode = parse_mode(self.get_query_argument("mode", None))
             wh = parse_quantity(self.get_query_argument("quantity", None), self.max_quantity_kwh)
+            capacity_text = self.get_query_argument("capacity", None)
+            capacity_wh = None
+            if capacity_text not in (None, ""):
+                try:
+                    capacity_wh = parse_quantity(capacity_text, MAX_CAPACITY_KWH)
+                except BadInput:
+                    raise BadInput(
+                        "bad_capacity", "capacity 须大于 0 且不超过 1000 kWh (battery kWh)"
+                    ) from None
         except BadInput as exc:
             self._fail(exc.error, exc.msg, CLOSE_BAD_INPUT)
             return
@@ -139,7 +149,8 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
         self.car = car
         self.hub.join(car, self)
         try:
-            req = st.request(loop.now_tick(), car, mode, loop.units.energy_from_wh(wh))
+            capacity = None if capacity_wh is None else loop.units.energy_from_wh(capacity_wh)
+            req = st.request(loop.now_tick(), car, mode, loop.units.energy_from_wh(wh), capacity)
         except Refused as exc:
             self.hub.leave(car, self)
             self.car = None

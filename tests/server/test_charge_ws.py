@@ -104,11 +104,13 @@ async def station(tmp_path: Path) -> AsyncIterator[Station]:
 @pytest.mark.asyncio
 async def test_a_charge_from_queue_number_to_bill(station: Station) -> None:
     token = await station.token("alice")
-    ws = await station.open(token=token, mode="quick", quantity="10")
+    ws = await station.open(token=token, mode="quick", quantity="10", capacity="75")
     first = await read(ws)
     assert (first["code"], first["type"]) == (200, "queued")
     assert first["msg"] == "您已经成功进入队列，请等待"
     assert (first["queueNo"], first["mode"], first["quantity"]) == ("F1", "fast", 10.0)
+    req = station.loop.station.requests[str(station.accounts.verify(token).user_id)]
+    assert req.capacity == station.loop.units.energy_from_wh(75_000)  # for the operator's view
     # The only pile was free: the call and the start follow at once.
     call, _ = await read_until(ws, "charging")
     assert call["stationId"] == 1 and call["area"] == "charging"
@@ -153,6 +155,8 @@ async def test_reconnecting_resumes_the_request(station: Station) -> None:
         ({"mode": "fast", "quantity": "1e9"}, 4400, "bad_quantity"),
         ({"mode": "fast", "quantity": "ten"}, 4400, "bad_quantity"),
         ({"mode": "fast"}, 4400, "bad_quantity"),
+        ({"mode": "fast", "quantity": "10", "capacity": "-1"}, 4400, "bad_capacity"),
+        ({"mode": "fast", "quantity": "10", "capacity": "big"}, 4400, "bad_capacity"),
     ],
 )
 async def test_bad_openings_get_an_error_then_a_4000_range_close(
