@@ -81,7 +81,19 @@ def _serve(args: argparse.Namespace) -> int:
     def banner(service: Any) -> None:
         print(f"station listening on http://{config.server.host}:{service.port}", flush=True)
 
-    asyncio.run(_serve_until_signal(config, Path(args.state), banner))
+    return _run_station(_serve_until_signal(config, Path(args.state), banner), config.server.port)
+
+
+def _run_station(main: Any, port: int) -> int:
+    """Run the station; a port in use or an unusable state directory is said plainly."""
+    try:
+        asyncio.run(main)
+    except OSError as exc:
+        print(f"charge-station: cannot start: {exc.strerror or exc} (port {port})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as exc:  # a state directory the station cannot use (e.g. a bad secret)
+        print(f"charge-station: cannot start: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return EXIT_OK
 
 
@@ -126,8 +138,7 @@ def _demo(args: argparse.Namespace) -> int:
         await service.wait()
         await service.stop()
 
-    asyncio.run(run())
-    return EXIT_OK
+    return _run_station(run(), args.port)
 
 
 async def _accounts(state_dir: Path) -> tuple[Any, Any]:

@@ -62,6 +62,8 @@ class Service:
     @classmethod
     async def start(cls, config: Config, state_dir: Path, *, port: int | None = None) -> Service:
         self = cls()
+        # Listen first: a port in use is found before anything is opened.
+        sockets = bind_sockets(config.server.port if port is None else port, config.server.host)
         state_dir.mkdir(parents=True, exist_ok=True)
         self.storage = await AsyncStorage.open(state_dir / DATABASE_FILENAME)
         self.accounts = Accounts(
@@ -84,7 +86,6 @@ class Service:
             log.info("carrying on: %d requests restored", len(self.loop.station.requests))
         ctx = AppContext(self.accounts, self.storage, tz, self.hub, config.server.max_quantity_kwh)
         self.http = HTTPServer(make_app(ctx))
-        sockets = bind_sockets(config.server.port if port is None else port, config.server.host)
         self.http.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         self._tasks = [

@@ -125,3 +125,27 @@ async def test_requests_carry_on_after_sigterm_and_a_restart(tmp_path: Path) -> 
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert "2 requests restored" in err
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    config = tmp_path / "station.toml"
+    config.write_text(CONFIG.replace("port = 0", f"port = {port}"))
+    try:
+        done = subprocess.run(
+            [str(SCRIPT), "serve", "--config", str(config), "--state", str(tmp_path / "state")],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    finally:
+        taken.close()
+    assert done.returncode == 2
+    assert "cannot start" in done.stderr and str(port) in done.stderr
+    assert "Traceback" not in done.stderr
