@@ -28,6 +28,7 @@ import jwt
 
 from controller.storage import AsyncStorage, CodeRefused, DuplicateUsername, StorageError
 from controller.storage_schema import Role
+from server.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,11 @@ _SCHEME = "scrypt"
 _SCRYPT_MAX_MEMORY = 1 << 30
 
 
-class AccountError(Exception):
+class AccountError(ApiError):
     """A refusal the user sees: `error` is the stable key, `msg` the sentence, `status` HTTP's."""
 
     def __init__(self, error: str, msg: str, status: int) -> None:
-        super().__init__(msg)
-        self.error = error
-        self.msg = msg
-        self.status = status
+        super().__init__(status, error, msg)
 
 
 class Claims(NamedTuple):

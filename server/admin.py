@@ -31,8 +31,9 @@ from server.admin_reports import (
     period_days,
     report,
 )
-from server.app import ApiError, ApiHandler
+from server.app import ApiHandler
 from server.bills_view import stamp
+from server.errors import ApiError
 
 log = logging.getLogger(__name__)
 

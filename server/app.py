@@ -17,9 +17,10 @@ from typing import Any, NamedTuple
 import tornado.web
 
 from controller.storage import AsyncStorage
-from server.accounts import AccountError, Accounts, Claims
+from server.accounts import Accounts, Claims
 from server.bills_view import log_entry, lognew_entry
 from server.charge_ws import MAX_MESSAGE_BYTES, ChargeSocket
+from server.errors import ApiError
 from server.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -36,14 +37,6 @@ class AppContext(NamedTuple):
     tz: tzinfo  # the station's time zone, for the times the API shows
     hub: Hub | None = None  # the live station; None serves the account and history API only
     max_quantity_kwh: float = 300.0
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, msg: str) -> None:
-        super().__init__(msg)
-        self.status = status
-        self.error = error
-        self.msg = msg
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
@@ -79,7 +72,7 @@ class ApiHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Every failure is a JSON error object; never a traceback page."""
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, ApiError | AccountError):
+        if isinstance(exc, ApiError):  # AccountError is one too
             status, error, msg = exc.status, exc.error, exc.msg
         elif status_code == 404:
             status, error, msg = 404, "not_found", "没有这个接口 (no such endpoint)"
@@ -93,7 +86,7 @@ class ApiHandler(tornado.web.RequestHandler):
         self.finish(json.dumps({"code": -1, "msg": msg, "error": error}, ensure_ascii=False))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, ApiError | AccountError):
+        if isinstance(value, ApiError):
             return  # an answer, not a failure of the server
         super().log_exception(typ, value, tb)
 

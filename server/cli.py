@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +60,15 @@ def _load(path: str | None) -> Any:
         return None
 
 
-async def _serve_until_signal(config: Any, state_dir: Path, banner: Callable[[Any], None]) -> None:
+async def _serve_until_signal(
+    config: Any, state_dir: Path, banner: Callable[[Any], Awaitable[None]]
+) -> None:
+    """Start the station, show its banner, run until SIGINT or SIGTERM, stop cleanly."""
     from server.service import Service
 
     service = await Service.start(config, state_dir)
     service.install_signals()
-    banner(service)
+    await banner(service)
     await service.wait()
     await service.stop()
 
@@ -78,7 +81,7 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     configure_logging(args.verbose)
 
-    def banner(service: Any) -> None:
+    async def banner(service: Any) -> None:
         print(f"station listening on http://{config.server.host}:{service.port}", flush=True)
 
     return _run_station(_serve_until_signal(config, Path(args.state), banner), config.server.port)
@@ -124,21 +127,15 @@ def _demo(args: argparse.Namespace) -> int:
         clock=ClockSettings(scale=args.scale), server=ServerSettings(port=args.port)
     )
 
-    async def run() -> None:
-        from server.service import Service
-
-        service = await Service.start(config, Path(args.state))
-        service.install_signals()
+    async def banner(service: Any) -> None:
         code = await service.accounts.issue_code(ttl_s=24 * 3600)
         host = config.server.host
         print(f"Charging station demo: http://{host}:{service.port}  (Ctrl-C stops it)")
         print(f"Five simulated piles, time {config.clock.scale:g}x faster; state in {args.state}/")
         print(f"Registration code (single use, 24 h): {code}")
         print(DEMO_EXAMPLE.format(host=host, port=service.port, code=code), flush=True)
-        await service.wait()
-        await service.stop()
 
-    return _run_station(run(), args.port)
+    return _run_station(_serve_until_signal(config, Path(args.state), banner), args.port)
 
 
 async def _accounts(state_dir: Path) -> tuple[Any, Any]:
