@@ -39,6 +39,8 @@ class StationSettings(NamedTuple):
     pile_queue_len: int = 2
     fault_policy: FaultPolicy = FaultPolicy.PRIORITY
     dispatch: Dispatch = Dispatch.SHORTEST
+    # A called car that has not plugged in after this long loses its turn (RULES §3); 0 = never.
+    plug_timeout_s: int = 600
 
 
 class PileConfig(NamedTuple):
@@ -54,6 +56,9 @@ class PileConfig(NamedTuple):
     meter_unit: int | None = None
     meter: str = "sdm630"  # or "sdm120"
     phases: int = 3  # evse-wb
+    # reference: the pile stops a session by itself if no heartbeat comes for this long
+    # (station seconds; 0 turns its watchdog off). The EVSE-WB-DIN has none (docs/reliability.md).
+    watchdog_s: int = 10
 
 
 class ClockSettings(NamedTuple):
@@ -65,6 +70,11 @@ class ServerSettings(NamedTuple):
     port: int = 8080
     max_quantity_kwh: float = 300.0
     poll_s: float = 1.0  # the control loop's cadence, in station seconds
+    # HTTPS and WSS from this certificate chain and key (PEM files); both or neither.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    # systemd readiness: after the first good poll of every pile, or after this long at most.
+    ready_timeout_s: float = 30.0
 
 
 class AccountSettings(NamedTuple):
@@ -133,7 +143,7 @@ def parse_config(data: dict[str, Any]) -> Config:
 
 
 def parse_server(table: dict[str, Any]) -> ServerSettings:
-    _no_unknown(table, "server", {"host", "port", "max_quantity_kwh", "poll_s"})
+    _no_unknown(table, "server", SERVER_KEYS)
     d = ServerSettings()
     host = table.get("host", d.host)
     if not isinstance(host, str) or not host:
@@ -146,7 +156,31 @@ def parse_server(table: dict[str, Any]) -> ServerSettings:
     poll_s = float(_to_decimal(table.get("poll_s", d.poll_s), "server.poll_s"))
     if not 0.05 <= poll_s <= 60:
         raise ConfigError("server.poll_s", f"{poll_s} must be from 0.05 to 60 seconds")
-    return ServerSettings(host, _int(table, "server", "port", d.port, 0, 65535), max_kwh, poll_s)
+    tls_cert = _path(table, "server", "tls_cert")
+    tls_key = _path(table, "server", "tls_key")
+    if (tls_cert is None) != (tls_key is None):
+        missing = "server.tls_key" if tls_key is None else "server.tls_cert"
+        raise ConfigError(missing, "is required too: TLS needs both a certificate and its key")
+    ready_s = float(
+        _to_decimal(table.get("ready_timeout_s", d.ready_timeout_s), "server.ready_timeout_s")
+    )
+    if not 0 < ready_s <= 3600:
+        raise ConfigError("server.ready_timeout_s", f"{ready_s} must be above 0 and at most 3600")
+    port = _int(table, "server", "port", d.port, 0, 65535)
+    return ServerSettings(host, port, max_kwh, poll_s, tls_cert, tls_key, ready_s)
+
+
+SERVER_KEYS = {"host", "port", "max_quantity_kwh", "poll_s", "tls_cert", "tls_key"}
+SERVER_KEYS |= {"ready_timeout_s"}
+
+
+def _path(table: dict[str, Any], where: str, key: str) -> str | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(_key(where, key), "must be the path of a file")
+    return value
 
 
 def parse_accounts(table: dict[str, Any]) -> AccountSettings:
@@ -161,9 +195,7 @@ def parse_accounts(table: dict[str, Any]) -> AccountSettings:
 
 
 def parse_station(table: dict[str, Any]) -> StationSettings:
-    _no_unknown(
-        table, "station", {"waiting_area_size", "pile_queue_len", "fault_policy", "dispatch"}
-    )
+    _no_unknown(table, "station", STATION_KEYS)
     d = StationSettings()
     return StationSettings(
         waiting_area_size=_int(
@@ -172,7 +204,12 @@ def parse_station(table: dict[str, Any]) -> StationSettings:
         pile_queue_len=_int(table, "station", "pile_queue_len", d.pile_queue_len, 1, 1000),
         fault_policy=_enum(table, "station", "fault_policy", FaultPolicy, d.fault_policy),
         dispatch=_enum(table, "station", "dispatch", Dispatch, d.dispatch),
+        plug_timeout_s=_int(table, "station", "plug_timeout_s", d.plug_timeout_s, 0, 86_400),
     )
+
+
+STATION_KEYS = {"waiting_area_size", "pile_queue_len", "fault_policy", "dispatch"}
+STATION_KEYS |= {"plug_timeout_s"}
 
 
 def parse_piles(value: Any) -> tuple[PileConfig, ...]:
@@ -218,11 +255,13 @@ def parse_piles(value: Any) -> tuple[PileConfig, ...]:
 
 
 PILE_KEYS = {"id", "name", "mode", "power_kw", "link", "unit", "profile", "meter_unit", "meter"}
-PILE_KEYS |= {"phases"}
+PILE_KEYS |= {"phases", "watchdog_s"}
 
 
-def _pile_link(table: dict[str, Any], where: str) -> tuple[str, int, str, int | None, str, int]:
-    """link, unit, profile, meter_unit, meter, phases of one [[piles]] table, checked."""
+def _pile_link(
+    table: dict[str, Any], where: str
+) -> tuple[str, int, str, int | None, str, int, int]:
+    """link, unit, profile, meter_unit, meter, phases, watchdog_s of one [[piles]] table."""
     link = table.get("link", "sim")
     if not isinstance(link, str):
         raise ConfigError(f"{where}.link", 'must be "sim", "tcp://HOST:PORT" or "rtu:///dev/PORT"')
@@ -248,7 +287,12 @@ def _pile_link(table: dict[str, Any], where: str) -> tuple[str, int, str, int | 
     phases = _int(table, where, "phases", 3, 1, 3)
     if phases == 2:
         raise ConfigError(f"{where}.phases", "must be 1 or 3")
-    return link, unit, profile, meter_unit, meter, phases
+    watchdog_s = _int(
+        table, where, "watchdog_s", PileConfig._field_defaults["watchdog_s"], 0, 0xFFFF
+    )
+    if "watchdog_s" in table and profile != "reference":
+        raise ConfigError(f"{where}.watchdog_s", f"a {profile} pile has no watchdog")
+    return link, unit, profile, meter_unit, meter, phases, watchdog_s
 
 
 def parse_tariff(table: dict[str, Any]) -> Tariff:

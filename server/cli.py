@@ -82,7 +82,8 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
 
     async def banner(service: Any) -> None:
-        print(f"station listening on http://{config.server.host}:{service.port}", flush=True)
+        where = f"{service.scheme}://{config.server.host}:{service.port}"
+        print(f"station listening on {where}", flush=True)
 
     return _run_station(_serve_until_signal(config, Path(args.state), banner), config.server.port)
 

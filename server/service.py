@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import signal
+import ssl
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +45,22 @@ def configure_logging(verbose: bool = False) -> None:
     logging.getLogger("pymodbus").setLevel(logging.WARNING)
 
 
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """The server's TLS context from server.tls_cert and server.tls_key, or None for plain
+    HTTP. A file that cannot be used stops the start with a ValueError naming the key."""
+    cert, key = config.server.tls_cert, config.server.tls_key
+    if cert is None or key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except FileNotFoundError as exc:
+        raise ValueError(f"server.tls_cert/tls_key: no such file: {exc.filename}") from None
+    except (ssl.SSLError, OSError) as exc:
+        raise ValueError(f"server.tls_cert/tls_key: cannot load {cert} with {key}: {exc}") from None
+    return context
+
+
 class Service:
     """Start with `await Service.start(...)`, stop with `await service.stop()`."""
 
@@ -55,6 +72,7 @@ class Service:
         self.http: HTTPServer
         self.pool = LinkPool()
         self.port = 0
+        self.scheme = "http"
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -64,6 +82,7 @@ class Service:
         self = cls()
         # Listen first: a port in use is found before anything is opened.
         sockets = bind_sockets(config.server.port if port is None else port, config.server.host)
+        tls = tls_context(config)
         state_dir.mkdir(parents=True, exist_ok=True)
         self.storage = await AsyncStorage.open(state_dir / DATABASE_FILENAME)
         self.accounts = Accounts(
@@ -85,9 +104,10 @@ class Service:
             self.loop.restore(json.loads(saved))
             log.info("carrying on: %d requests restored", len(self.loop.station.requests))
         ctx = AppContext(self.accounts, self.storage, tz, self.hub, config.server.max_quantity_kwh)
-        self.http = HTTPServer(make_app(ctx))
+        self.http = HTTPServer(make_app(ctx), ssl_options=tls)
         self.http.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
+        self.scheme = "http" if config.server.tls_cert is None else "https"
         self._tasks = [
             asyncio.create_task(
                 self.loop.run(self._stop, config.server.poll_s, config.clock.scale),
