@@ -122,13 +122,20 @@ def load_config(path: str) -> Config:
     return parse_config(data)
 
 
+# The keys each table accepts (the tables' own, and every [[piles]] table's: PILE_KEYS).
+SECTION_KEYS = {"station", "tariff", "piles", "clock", "server", "accounts"}
+CLOCK_KEYS = {"scale"}
+ACCOUNT_KEYS = {"bench_registration_code", "token_ttl_s"}
+TARIFF_KEYS = {"service_fee", "prices", "periods"}
+
+
 def parse_config(data: dict[str, Any]) -> Config:
-    _no_unknown(data, "", {"station", "tariff", "piles", "clock", "server", "accounts"})
+    _no_unknown(data, "", SECTION_KEYS)
     station = parse_station(_table(data, "station", "station"))
     tariff = parse_tariff(_table(data, "tariff", "tariff"))
     piles = parse_piles(data["piles"]) if "piles" in data else DEFAULT_PILES
     clock = _table(data, "clock", "clock")
-    _no_unknown(clock, "clock", {"scale"})
+    _no_unknown(clock, "clock", CLOCK_KEYS)
     scale = float(_to_decimal(clock.get("scale", 1), "clock.scale"))
     if not 0 < scale <= 10_000:
         raise ConfigError("clock.scale", f"{scale} must be above 0 and at most 10000")
@@ -184,7 +191,7 @@ def _path(table: dict[str, Any], where: str, key: str) -> str | None:
 
 
 def parse_accounts(table: dict[str, Any]) -> AccountSettings:
-    _no_unknown(table, "accounts", {"bench_registration_code", "token_ttl_s"})
+    _no_unknown(table, "accounts", ACCOUNT_KEYS)
     code = table.get("bench_registration_code")
     if code is not None and (not isinstance(code, str) or len(code) < 8):
         raise ConfigError(
@@ -296,7 +303,7 @@ def _pile_link(
 
 
 def parse_tariff(table: dict[str, Any]) -> Tariff:
-    _no_unknown(table, "tariff", {"service_fee", "prices", "periods"})
+    _no_unknown(table, "tariff", TARIFF_KEYS)
     service = _price(table.get("service_fee", DEFAULT_SERVICE_YUAN), "tariff.service_fee")
     prices_table = _table(table, "prices", "tariff.prices") or DEFAULT_PRICES_YUAN
     prices = {name: _price(value, f"tariff.prices.{name}") for name, value in prices_table.items()}

@@ -57,7 +57,8 @@ class Displaced(NamedTuple):
 
 
 class Done(NamedTuple):
-    """The request left the station: reason is "completed" or "cancelled"."""
+    """The request left the station: reason is "completed", "cancelled" or "no_show" (the
+    called car never plugged in, RULES §3)."""
 
     now_tick: int
     car: str

@@ -87,9 +87,18 @@ class ControlLoop:
         self.status: dict[int, PileStatus | None] = dict.fromkeys(self.links)
         self.commanded: dict[int, tuple[int, int] | None] = dict.fromkeys(self.links)
         self.pile_faulted: set[int] = set()  # faulted by the loop (not by the operator)
+        self.answered: set[int] = set()  # piles read well at least once since the start
+        self.plug_timeout = config.station.plug_timeout_s * self.units.ticks_per_s
+        self.unplugged_since: dict[int, int | None] = dict.fromkeys(self.links)
+        self.watchdog_s = {p.id: p.watchdog_s for p in config.piles}
 
     def now_tick(self) -> int:
         return round(self.clock() * self.units.ticks_per_s)
+
+    @property
+    def all_answered(self) -> bool:
+        """Every configured pile has been read well at least once (systemd readiness)."""
+        return len(self.answered) == len(self.links)
 
     # -- restart -------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -111,15 +120,39 @@ class ControlLoop:
             saved = data["ports"].get(str(pile_id))
             if saved is not None:
                 port.meter_wh, port.baseline_wh, port.amount_wh = saved
+        # Cars a safe stop left at their piles without a session start again.
+        self.station.resume(self.now_tick())
 
-    async def run(self, stop: asyncio.Event, poll_s: float = 1.0, scale: float = 1.0) -> None:
+    async def shutdown(self, timeout_s: float = 10.0) -> None:
+        """The safe stop: every session ends with a bill, every car keeps its place for what it
+        still wants, and every pile is told to stop (a reference pile would also stop by its
+        watchdog; an EVSE-WB-DIN has only this). Piles that cannot be reached in time are
+        logged; their energy since the last reading is billed when the station comes back."""
+        self.station.suspend(self.now_tick())
+        try:
+            async with asyncio.timeout(timeout_s):
+                await asyncio.gather(*(self._command(pile.id) for pile in self.station.piles))
+        except TimeoutError:
+            log.error("safe stop: some piles did not confirm the stop within %g s", timeout_s)
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        poll_s: float = 1.0,
+        scale: float = 1.0,
+        on_tick: Callable[[], None] | None = None,
+    ) -> None:
         """Tick every poll_s of station time, and sooner when a session should reach its amount
-        (so a completion is seen promptly even at bench speed-ups), until `stop` is set."""
+        (so a completion is seen promptly even at bench speed-ups), until `stop` is set.
+        `on_tick` is called after every tick that ran to its end (the systemd watchdog)."""
         while not stop.is_set():
             try:
                 await self.tick()
             except Exception:  # task boundary: a failed tick is logged; the next one runs
                 log.exception("control loop: tick failed")
+            else:
+                if on_tick is not None:
+                    on_tick()
             now = self.now_tick()
             wait_s = poll_s
             for pile in self.station.piles:
@@ -144,29 +177,27 @@ class ControlLoop:
             status = await link.pile.read_status()
             meter_wh = status.meter_wh if link.meter is None else await link.meter.read_energy_wh()
         except BadReading as bad:
-            # Never billed; the last good count stays the baseline (the faults issue bridges
-            # resets). The pile itself answered, so this is no miss.
+            # Never billed; the last good count stays the baseline. The pile itself answered,
+            # so this is no miss.
             log.warning("pile %s: bad meter reading (%s): %s", link.pile.name, bad.kind, bad)
             self.misses[pile_id] = 0
+            if bad.kind == "reset" and bad.value_wh is not None:
+                self._bridge(pile_id, round(bad.value_wh))
             return
         except RetryableError as exc:
             self._missed(pile_id, exc)
             return
         self.misses[pile_id] = 0
         self.status[pile_id] = status
+        self.answered.add(pile_id)
         now = self.now_tick()
         st = self.station
         pile = st.pile_by_id[pile_id]
         if meter_wh is not None:
-            if (
-                port.meter_wh is not None
-                and meter_wh < port.meter_wh
-                and port.baseline_wh is not None
-            ):
-                # The counter restarted (a simulated pile after a station restart): bridge it,
-                # so the energy before and after counts once.
-                log.warning("pile %s: meter restarted at %d Wh; bridged", link.pile.name, meter_wh)
-                port.baseline_wh -= port.meter_wh - meter_wh
+            if port.meter_wh is not None and meter_wh < port.meter_wh:
+                # Lower than before the station's restart (its meter check starts afresh):
+                # the pile's counter restarted meanwhile.
+                self._bridge(pile_id, meter_wh)
             port.meter_wh = meter_wh
             if port.amount_wh is not None and port.baseline_wh is None:
                 port.baseline_wh = meter_wh  # the session began before the first good reading
@@ -185,6 +216,8 @@ class ControlLoop:
         req = pile.charging()
         if req is None:
             return
+        if self._vehicle_absent(pile_id, status, now):
+            return
         energy = port.session_energy(now)
         st.reading(now, pile_id, energy)
         done = energy >= req.wanted or (
@@ -193,6 +226,48 @@ class ControlLoop:
         if done:
             self.commanded[pile_id] = None
             st.complete(now, [pile_id])
+
+    def _bridge(self, pile_id: int, meter_wh: int) -> None:
+        """The pile's counter restarted (a reboot) and now shows meter_wh: move the session's
+        baseline down with it, so the energy before and after the restart counts once."""
+        port = self.ports[pile_id]
+        name = self.links[pile_id].pile.name
+        if port.meter_wh is None:
+            return
+        log.warning(
+            "pile %s: meter restarted (%d Wh → %d Wh); bridged", name, port.meter_wh, meter_wh
+        )
+        if port.baseline_wh is not None:
+            port.baseline_wh -= port.meter_wh - meter_wh
+        port.meter_wh = meter_wh
+
+    def _vehicle_absent(self, pile_id: int, status: PileStatus, now: int) -> bool:
+        """No vehicle at a pile whose car is called (RULES §3): a car that never plugged in
+        loses its turn after plug_timeout; a car that leaves mid-session ends its request with
+        a bill for what it received. Whether the car's request ended here."""
+        if status.state is not PileState.NO_VEHICLE or self.commanded[pile_id] is None:
+            self.unplugged_since[pile_id] = None
+            return False
+        pile = self.station.pile_by_id[pile_id]
+        req = pile.charging()
+        assert req is not None
+        name = self.links[pile_id].pile.name
+        if self.ports[pile_id].session_wh() > 0:
+            log.info("pile %s: car %s left during its session", name, req.queue_no)
+            self.commanded[pile_id] = None
+            self.station.cancel(now, req.car)
+            return True
+        since = self.unplugged_since[pile_id]
+        if since is None:
+            self.unplugged_since[pile_id] = now
+            return False
+        if not self.plug_timeout or now - since < self.plug_timeout:
+            return False
+        log.info("pile %s: car %s did not plug in: it loses its turn", name, req.queue_no)
+        self.unplugged_since[pile_id] = None
+        self.commanded[pile_id] = None
+        self.station.no_show(now, pile_id)
+        return True
 
     def _missed(self, pile_id: int, exc: DriverError) -> None:
         self.misses[pile_id] += 1
@@ -213,14 +288,27 @@ class ControlLoop:
             return  # nothing is commanded blind
         # What the rules want of the pile: its rated power, for the session's amount.
         want = None if port.amount_wh is None else (link.pile.rated_power_w, port.amount_wh)
+        # A pile that dropped what it was told (its watchdog fired while the station hung, or
+        # it rebooted) is told again. Only an idle pile counts: one read as charging may have
+        # just reached its limit between the reads of one poll, and one that finished or
+        # failed is the rules' business.
+        dropped = (
+            self.commanded[pile_id] is not None
+            and status.setpoint_w == 0
+            and status.state in (PileState.CONNECTED, PileState.NO_VEHICLE)
+        )
         try:
-            if want is not None and self.commanded[pile_id] != want:
+            if want is not None and (self.commanded[pile_id] != want or dropped):
                 if port.baseline_wh is None:
                     return  # start only once the meter count the session starts from is known
+                if dropped:
+                    log.warning("pile %s: not enabled any more; enabling again", link.pile.name)
                 # The limit is what is still to come: after a restart the pile may have
                 # delivered part of the session already.
                 left_wh = max(1, want[1] - port.session_wh())
                 limit = left_wh if link.pile.has_energy_limit else None
+                if link.pile.has_watchdog:
+                    await link.pile.set_watchdog(self.watchdog_s[pile_id])
                 await link.pile.enable(want[0], limit)
                 self.commanded[pile_id] = want
             elif want is None and (

@@ -284,6 +284,45 @@ class Station:
         self._dispatch(now_tick)
         return bill
 
+    def no_show(self, now_tick: int, pile_id: int) -> None:
+        """The car at the pile never plugged in within plug_timeout (RULES §3): it loses its
+        turn; its request is cancelled without a bill and the next car starts."""
+        pile = self._pile(pile_id)
+        req = pile.charging()
+        if req is None:
+            raise Refused("no_session", f"pile {pile.name} has no running session")
+        if pile.port.session_energy(now_tick):
+            raise Refused("charged", f"car {req.car} has received energy at pile {pile.name}")
+        pile.port.stop_session(now_tick)
+        pile.meter = None
+        self._detach(req)
+        del self.requests[req.car]
+        self._publish(Done(now_tick, req.car, "no_show"))
+        self._start_head(pile, now_tick)
+        self._dispatch(now_tick)
+
+    def suspend(self, now_tick: int) -> list[Bill]:
+        """The station stops safely (DESIGN, "The control loop"): every running session ends
+        with a bill, and every car keeps its place and number for what it still wants (a car
+        that got everything is done). `resume` starts the sessions again."""
+        bills = []
+        for pile in self.piles:
+            if pile.meter is None:
+                continue
+            req = pile.queue[0]
+            bills.append(self._end_session(pile, now_tick, EndReason.STOPPED))
+            if req.wanted == 0:
+                self._detach(req)
+                del self.requests[req.car]
+                self._publish(Done(now_tick, req.car, "completed"))
+        return bills
+
+    def resume(self, now_tick: int) -> None:
+        """Start the session of every car at the head of a working pile's queue that has none
+        (after `suspend` and a restart)."""
+        for pile in self.piles:
+            self._start_head(pile, now_tick)
+
     def reading(self, now_tick: int, pile_id: int, energy: int) -> None:
         """A meter reading of the pile's running session (live piles): the energy since the
         last reading is priced over the time between them (RULES §6), and the session's

@@ -37,6 +37,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import peewee
 
+from controller import backup
 from controller import storage_schema as schema
 from controller.billing import Bill, EndReason
 from controller.storage_schema import AuditEntry, Role, StoredBill, User, utc_us
@@ -182,6 +183,8 @@ class Storage:
                     # one upgrades and the other finds it done.
                     with db.atomic("IMMEDIATE"):
                         found = schema.found_version(db)
+                        if 0 < found < schema.SCHEMA_VERSION:
+                            _backup_before_upgrade(path, found, now)
                         if found < schema.SCHEMA_VERSION:
                             applied = schema.upgrade(db, found, _now(now))
                 if found > schema.SCHEMA_VERSION:
@@ -364,6 +367,30 @@ class Storage:
         with _unavailable_as_retryable():
             rows = list(a.select().order_by(a.id.desc()).limit(num).dicts())
         return [schema.audit_from_row(r) for r in rows]
+
+
+def _backup_before_upgrade(path: Path, found: int, now: datetime | None) -> Path:
+    """A copy of the database as it is, next to it, before a migration touches it: an upgrade
+    that goes wrong, or a controller rolled back, can start again from this copy. Taken inside
+    the upgrade's write transaction, so it is the last state before the upgrade; a database
+    that cannot be copied is not upgraded."""
+    dest = backup.free_name(path.with_name(f"{path.name}.v{found}-backup-{backup.timestamp(now)}"))
+    try:
+        backup.copy_database(path, dest)
+    except (OSError, backup.BackupError) as exc:
+        raise StorageError(
+            f"database {path} has schema version {found} and needs an upgrade to "
+            f"{schema.SCHEMA_VERSION}, but the backup before upgrading failed ({exc}); free "
+            "some space or fix the state directory's permissions and start again"
+        ) from exc
+    log.warning(
+        "database %s: schema version %s is older than %s; backed up to %s before upgrading",
+        path,
+        found,
+        schema.SCHEMA_VERSION,
+        dest,
+    )
+    return dest
 
 
 def _save_state(storage: Storage, state: str, now: datetime | None) -> None:

@@ -49,6 +49,11 @@ class Pile(Protocol):
         """Feed the pile's watchdog (NotSupported without one)."""
         ...
 
+    async def set_watchdog(self, timeout_s: int) -> None:
+        """Set how long the pile waits for a heartbeat before it stops a session by itself
+        (0 = never; NotSupported without a watchdog)."""
+        ...
+
 
 class Meter(Protocol):
     """A cumulative energy counter."""

@@ -43,10 +43,15 @@ class EnergyGuard:
         wh = round(value_wh)
         if self.last_wh is not None and self.last_s is not None:
             if wh < self.last_wh:
-                kind = "reset" if wh <= RESET_NEAR_ZERO_WH < self.last_wh else "backwards"
+                if wh <= RESET_NEAR_ZERO_WH < self.last_wh:
+                    # A counter that starts again near zero restarted (a reboot): it counts on
+                    # from here, and the caller bridges the session across the restart.
+                    message = f"{self.name}: meter restarted: {self.last_wh} Wh, now {wh} Wh"
+                    self.last_wh, self.last_s = wh, now_s
+                    raise BadReading(message, "reset", value_wh)
                 raise BadReading(
                     f"{self.name}: meter went back from {self.last_wh} Wh to {wh} Wh",
-                    kind,
+                    "backwards",
                     value_wh,
                 )
             elapsed_s = max(0.0, now_s - self.last_s)

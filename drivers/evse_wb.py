@@ -90,3 +90,6 @@ class EvseWbPile(LinkDevice):
 
     async def heartbeat(self) -> None:
         raise NotSupported(f"{self.name}: the EVSE-WB-DIN has no watchdog register")
+
+    async def set_watchdog(self, timeout_s: int) -> None:
+        raise NotSupported(f"{self.name}: the EVSE-WB-DIN has no watchdog register")

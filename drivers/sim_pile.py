@@ -67,6 +67,9 @@ class SimPile:
     async def heartbeat(self) -> None:
         raise NotSupported(f"{self.name}: a simulated pile in process has no watchdog")
 
+    async def set_watchdog(self, timeout_s: int) -> None:
+        raise NotSupported(f"{self.name}: a simulated pile in process has no watchdog")
+
     async def read_energy_wh(self) -> int:
         return self._step().meter_wh
 

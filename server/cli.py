@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -61,12 +62,15 @@ def _load(path: str | None) -> Any:
 
 
 async def _serve_until_signal(
-    config: Any, state_dir: Path, banner: Callable[[Any], Awaitable[None]]
+    config: Any,
+    state_dir: Path,
+    banner: Callable[[Any], Awaitable[None]],
+    config_digest: str | None = None,
 ) -> None:
     """Start the station, show its banner, run until SIGINT or SIGTERM, stop cleanly."""
     from server.service import Service
 
-    service = await Service.start(config, state_dir)
+    service = await Service.start(config, state_dir, config_digest=config_digest)
     service.install_signals()
     await banner(service)
     await service.wait()
@@ -85,7 +89,9 @@ def _serve(args: argparse.Namespace) -> int:
         where = f"{service.scheme}://{config.server.host}:{service.port}"
         print(f"station listening on {where}", flush=True)
 
-    return _run_station(_serve_until_signal(config, Path(args.state), banner), config.server.port)
+    digest = hashlib.sha256(Path(args.config).read_bytes()).hexdigest()
+    main = _serve_until_signal(config, Path(args.state), banner, digest)
+    return _run_station(main, config.server.port)
 
 
 def _run_station(main: Any, port: int) -> int:
@@ -193,6 +199,54 @@ def _code_issue(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _size(n: int) -> str:
+    """A file size for people: 1.5 MiB (1572864 bytes)."""
+    if n < 1024:
+        return f"{n} bytes"
+    value, unit = n / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit} ({n} bytes)"
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from controller.backup import BackupError, backup
+    from controller.storage import DATABASE_FILENAME
+
+    try:
+        info = backup(Path(args.state) / DATABASE_FILENAME, Path(args.file), force=args.force)
+    except BackupError as exc:
+        print(f"charge-station: backup: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(
+        f"wrote {info.path}: {_size(info.size_bytes)}, schema version {info.schema_version}, "
+        f"{info.bills} bills"
+    )
+    return EXIT_OK
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from controller.backup import BackupError, restore
+    from controller.storage import DATABASE_FILENAME
+
+    database = Path(args.state) / DATABASE_FILENAME
+    try:
+        done = restore(database, Path(args.file))
+    except BackupError as exc:
+        print(f"charge-station: restore: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    info = done.info
+    print(
+        f"restored {info.path} into {database}: schema version {info.schema_version}, "
+        f"{info.bills} bills"
+    )
+    if done.kept is not None:
+        print(f"the replaced database is kept as {done.kept}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="charge-station", description="The EV charging station's controller."
@@ -266,6 +320,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
     ci.set_defaults(run=_code_issue)
+
+    bk = commands.add_parser(
+        "backup",
+        help="write a consistent copy of the station's database to FILE (safe while it runs)",
+    )
+    bk.add_argument("file", metavar="FILE", help="the backup file to write")
+    bk.add_argument(
+        "--state", metavar="DIR", default="state", help="state directory (default ./state)"
+    )
+    bk.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    bk.set_defaults(run=_backup)
+
+    rs = commands.add_parser(
+        "restore",
+        help="replace the station's database with the backup FILE (the station must be stopped)",
+    )
+    rs.add_argument("file", metavar="FILE", help="a file written by `charge-station backup`")
+    rs.add_argument(
+        "--state", metavar="DIR", default="state", help="state directory (default ./state)"
+    )
+    rs.set_defaults(run=_restore)
     return parser
 
 

@@ -40,6 +40,12 @@ BILL_RETRY_MAX_S = 5.0  # longest pause between attempts to store a bill
 BILL_MESSAGE_WAIT_S = 2.0  # how long a bill message waits for the bill's stored number
 
 
+NO_SHOW_MSG = (
+    "您未在规定时间内插枪，本次排队已取消 "
+    "(the car did not plug in within the plug timeout: the request is cancelled, no bill)"
+)
+
+
 class Outbox(Protocol):
     """A socket as the hub sees it."""
 
@@ -164,7 +170,10 @@ class Hub:
         elif isinstance(event, Displaced):
             self._send(event.car, self.message("position", st.requests[event.car]))
         elif isinstance(event, Done):
-            self._send(event.car, {"code": 200, "type": "done", "reason": event.reason}, close=True)
+            done: Message = {"code": 200, "type": "done", "reason": event.reason}
+            if event.reason == "no_show":
+                done["msg"] = NO_SHOW_MSG
+            self._send(event.car, done, close=True)
             self._ahead.pop(event.car, None)
         self.positions()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import signal
@@ -27,12 +28,51 @@ from server.accounts import Accounts, load_secret
 from server.app import AppContext, make_app
 from server.hardware import build_links
 from server.hub import Hub, utc_now
+from server.sd_notify import Notifier
 
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 1.0  # real seconds between `progress` messages (PROTOCOL.md)
 SAVE_EVERY_S = 5.0  # the state is saved at least this often while meters move
 SAVE_MIN_GAP_S = 0.05  # and at most this often: a burst of events is one save
+SAFE_STOP_TIMEOUT_S = 10.0  # piles that have not confirmed their stop by then are logged
+
+
+def log_banner(config: Config, scheme: str, port: int, config_digest: str | None) -> None:
+    """One start-up banner: what runs, on which configuration, reaching which piles how.
+    No secrets: links and names only."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("charge-station")
+    except PackageNotFoundError:
+        release = "unknown"
+    digest = config_digest or hashlib.sha256(repr(config).encode()).hexdigest()
+    log.info(
+        "charge-station %s on %s://%s:%d, config sha256 %s, %d piles, scale %g, dispatch %s",
+        release,
+        scheme,
+        config.server.host,
+        port,
+        digest[:12],
+        len(config.piles),
+        config.clock.scale,
+        config.station.dispatch.value,
+    )
+    for p in config.piles:
+        unit = "" if p.link == "sim" else f" unit {p.unit}"
+        meter = "" if p.meter_unit is None else f", {p.meter} meter unit {p.meter_unit}"
+        log.info(
+            "pile %s (stationId %d): %s %g kW, %s on %s%s%s",
+            p.name,
+            p.id,
+            p.mode.value,
+            p.power_w / 1000,
+            p.profile,
+            p.link,
+            unit,
+            meter,
+        )
 
 
 def configure_logging(verbose: bool = False) -> None:
@@ -76,10 +116,22 @@ class Service:
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self.notifier = Notifier()
+        self._answered = asyncio.Event()
 
     @classmethod
-    async def start(cls, config: Config, state_dir: Path, *, port: int | None = None) -> Service:
+    async def start(
+        cls,
+        config: Config,
+        state_dir: Path,
+        *,
+        port: int | None = None,
+        config_digest: str | None = None,
+        notifier: Notifier | None = None,
+    ) -> Service:
         self = cls()
+        if notifier is not None:
+            self.notifier = notifier
         # Listen first: a port in use is found before anything is opened.
         sockets = bind_sockets(config.server.port if port is None else port, config.server.host)
         tls = tls_context(config)
@@ -110,20 +162,38 @@ class Service:
         self.scheme = "http" if config.server.tls_cert is None else "https"
         self._tasks = [
             asyncio.create_task(
-                self.loop.run(self._stop, config.server.poll_s, config.clock.scale),
+                self.loop.run(
+                    self._stop, config.server.poll_s, config.clock.scale, on_tick=self._ticked
+                ),
                 name="control loop",
             ),
+            asyncio.create_task(self._ready(config.server.ready_timeout_s), name="readiness"),
             asyncio.create_task(self._progress(), name="progress"),
             asyncio.create_task(self._saver(), name="state saver"),
         ]
-        log.info(
-            "station up on %s:%d: %d piles, scale %g",
-            config.server.host,
-            self.port,
-            len(config.piles),
-            config.clock.scale,
-        )
+        log_banner(config, self.scheme, self.port, config_digest)
         return self
+
+    def _ticked(self) -> None:
+        """After every control-loop tick: systemd's watchdog is fed only by a loop that runs."""
+        self.notifier.watchdog()
+        if not self._answered.is_set() and self.loop.all_answered:
+            self._answered.set()
+
+    async def _ready(self, timeout_s: float) -> None:
+        """Tell systemd the station is ready once every pile has answered, or after timeout_s
+        with the silent piles named (they are faulted by the rules meanwhile: RULES §4)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._answered.wait(), timeout_s)
+        silent = [
+            link.pile.name for pid, link in self.loop.links.items() if pid not in self.loop.answered
+        ]
+        if silent:
+            log.warning("ready after %g s without an answer from: %s", timeout_s, ", ".join(silent))
+            self.notifier.ready(f"serving; no answer from {', '.join(silent)}")
+        else:
+            log.info("ready: every pile answered")
+            self.notifier.ready(f"serving on port {self.port}: every pile answered")
 
     def _published(self, event: Event) -> None:
         self._changed.set()
@@ -155,15 +225,25 @@ class Service:
                 log.exception("progress messages failed")
 
     async def stop(self) -> None:
+        """The safe stop (SIGTERM): every session billed, every pile stopped, every request
+        kept for what it still wants, the bills stored and the database closed."""
+        self.notifier.stopping()
         self._stop.set()
         self.http.stop()
         for task in self._tasks:
-            await task
+            if task.get_name() == "readiness":
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.loop.shutdown(SAFE_STOP_TIMEOUT_S)
+        await self.hub.drain()  # the bills of the stopped sessions are stored and sent
+        await asyncio.sleep(0)  # let the sockets write them before they close
         await self.http.close_all_connections()
-        await self.hub.drain()
         await self._save()  # the last word: requests and open sessions as they are now
         await self.pool.close()
         await self.storage.close()
+        self.notifier.close()
+        log.info("station stopped")
 
     async def wait(self) -> None:
         await self._stop.wait()

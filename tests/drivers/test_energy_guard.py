@@ -43,6 +43,13 @@ def test_backwards_and_reset() -> None:
     with pytest.raises(BadReading) as reset:
         g.check(3, 20.0)
     assert reset.value.kind == "reset"
+    assert reset.value.value_wh == 3
+    # The restarted counter is the new baseline: it counts on from 3 Wh (7 kW for 10 s is at
+    # most 19.4 Wh + 2 Wh of rounding), and the old count would now be a jump.
+    assert g.check(20, 30.0) == 20
+    with pytest.raises(BadReading) as back_up:
+        g.check(50_000, 40.0)
+    assert back_up.value.kind == "jump"
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -1.0, float((1 << 32) - 1)])
