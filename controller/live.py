@@ -22,6 +22,7 @@ from controller.station import Station
 from controller.units import Units
 from controller.values import PileState as RulesState
 from drivers.contracts import Meter, Pile, PileState, PileStatus
+from drivers.energy_guard import RESET_NEAR_ZERO_WH
 from drivers.errors import BadReading, DriverError, NotSupported, RetryableError
 
 log = logging.getLogger(__name__)
@@ -228,8 +229,10 @@ class ControlLoop:
             st.complete(now, [pile_id])
 
     def _bridge(self, pile_id: int, meter_wh: int) -> None:
-        """The pile's counter restarted (a reboot) and now shows meter_wh: move the session's
-        baseline down with it, so the energy before and after the restart counts once."""
+        """The pile's counter restarted (a reboot) and now shows meter_wh: the session counts
+        what it had before the restart plus what the counter shows since, if it starts again
+        from zero (a counter that restarted elsewhere counts from now). The energy between the
+        last good reading and the restart itself is unknown, and not billed."""
         port = self.ports[pile_id]
         name = self.links[pile_id].pile.name
         if port.meter_wh is None:
@@ -237,8 +240,9 @@ class ControlLoop:
         log.warning(
             "pile %s: meter restarted (%d Wh → %d Wh); bridged", name, port.meter_wh, meter_wh
         )
+        since_restart_wh = meter_wh if meter_wh <= RESET_NEAR_ZERO_WH else 0
         if port.baseline_wh is not None:
-            port.baseline_wh -= port.meter_wh - meter_wh
+            port.baseline_wh += meter_wh - since_restart_wh - port.meter_wh
         port.meter_wh = meter_wh
 
     def _vehicle_absent(self, pile_id: int, status: PileStatus, now: int) -> bool:

@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from fractions import Fraction
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -30,11 +31,21 @@ VALLEY, SERVICE = Fraction(4, 10), Fraction(8, 10)
 class Station:
     """A control loop on a fake clock, with the bills it published."""
 
-    def __init__(self, links: dict[int, PileLink], clock: FakeClock, *powers_kw: int) -> None:
+    def __init__(
+        self,
+        links: dict[int, PileLink],
+        clock: FakeClock,
+        *powers_kw: int,
+        settings: StationSettings | None = None,
+        watchdog_s: int = 10,
+    ) -> None:
         cfg = Config(
-            StationSettings(),
+            settings or StationSettings(),
             parse_tariff({}),
-            tuple(pile(i, f"P{i}", FAST, kw) for i, kw in enumerate(powers_kw, start=1)),
+            tuple(
+                pile(i, f"P{i}", FAST, kw)._replace(watchdog_s=watchdog_s)
+                for i, kw in enumerate(powers_kw, start=1)
+            ),
         )
         self.events: list[Event] = []
         self.clock = clock
@@ -92,9 +103,11 @@ async def rig() -> AsyncIterator[Rig]:
         await sim.stop()
 
 
-async def modbus_station(rig: Rig) -> tuple[Station, Simulator]:
+async def modbus_station(
+    rig: Rig, specs: tuple[str, ...] = ("1:reference:30", "2:reference:30"), **station: Any
+) -> tuple[Station, Simulator]:
     """Two reference piles (30 kW) served by the simulator over TCP, driven by the loop."""
-    sim = Simulator(["1:reference:30", "2:reference:30"], clock=rig.clock)
+    sim = Simulator(list(specs), clock=rig.clock)
     rig.sims.append(sim)
     host, port = await sim.start_tcp("127.0.0.1", 0)
     link = ModbusLink(parse_link(f"tcp://{host}:{port}?timeout=0.2"))
@@ -103,7 +116,7 @@ async def modbus_station(rig: Rig) -> tuple[Station, Simulator]:
         unit: PileLink(ReferencePile(link, unit, f"P{unit}", 30_000, clock=rig.clock))
         for unit in (1, 2)
     }
-    return Station(links, rig.clock, 30, 30), sim
+    return Station(links, rig.clock, 30, 30, **station), sim
 
 
 @pytest.mark.asyncio
@@ -223,3 +236,115 @@ async def test_a_simulated_pile_that_restarts_from_zero_is_bridged() -> None:
     (bill,) = second.bills
     # 5 kWh before the restart and 5 after (the pile is told only what is left): 10 in one bill.
     assert second.loop.units.kwh(bill.energy) == 10
+
+
+# -- failures: the car, the station and the meter ------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_called_car_that_never_plugs_in_loses_its_turn(rig: Rig) -> None:
+    settings = StationSettings(pile_queue_len=2, plug_timeout_s=600)
+    s, sim = await modbus_station(
+        rig, ("1:reference:30:noplug", "2:reference:30:noplug"), settings=settings
+    )
+    s.request("V1", 10)  # P1 (first in configuration order)
+    s.request("V2", 10)  # P2
+    s.request("V3", 5)  # P1's queue, behind V1 (both finish at the same time; P1 comes first)
+    await s.loop.tick()
+    sim.plug(2, True)  # V2 plugs in; V1 never does
+    await s.run(595, every_s=5)
+    assert "V1" in s.st.requests  # 595 s < plug_timeout 600 s
+    await s.run(10, every_s=5)
+    assert "V1" not in s.st.requests  # its turn is lost ...
+    done = [e for e in s.events if getattr(e, "reason", None) == "no_show"]
+    assert [e.car for e in done] == ["V1"]
+    assert all(b.car != "V1" for b in s.bills)  # ... without a bill (RULES §3)
+    # V3 is at P1 now; it plugs in and gets its 5 kWh (10 min at 30 kW).
+    assert s.st.pile_by_id[1].charging() is s.st.requests["V3"]
+    sim.plug(1, True)
+    await s.run(1200, every_s=5)
+    assert sorted((b.car, s.loop.units.kwh(b.energy)) for b in s.bills) == [("V2", 10), ("V3", 5)]
+    assert sim.model(1).meter_wh == 5000  # what V3's bill says, and nothing for V1
+
+
+@pytest.mark.asyncio
+async def test_a_car_that_leaves_during_its_session_is_billed_for_what_it_got(rig: Rig) -> None:
+    s, sim = await modbus_station(rig)
+    s.request("V1", 10)
+    await s.loop.tick()
+    await s.run(300, every_s=5)  # 5 min at 30 kW = 2.5 kWh
+    sim.plug(1, False)
+    await s.run(5, every_s=5)
+    (bill,) = s.bills
+    assert (bill.car, bill.reason, s.loop.units.kwh(bill.energy)) == (
+        "V1",
+        EndReason.CANCELLED,
+        Fraction(5, 2),
+    )
+    assert s.st.requests == {}
+
+
+@pytest.mark.asyncio
+async def test_the_station_writes_the_watchdog_and_enables_again_after_it_fired(rig: Rig) -> None:
+    s, sim = await modbus_station(rig, watchdog_s=20)
+    s.request("V1", 10)  # 20 min at 30 kW
+    await s.loop.tick()
+    await s.run(300, every_s=5)
+    assert sim.device(1).watchdog_s == 20  # the configured timeout, written before the enable
+    # The station hangs for 2 minutes: no heartbeat, so the pile stops 20 s after the last one.
+    rig.clock.advance(120)
+    assert sim.state()["units"][0]["watchdog_stopped_s"] is not None
+    assert sim.model(1).meter_wh == 2500 + 30_000 * 20 // 3600  # 2.5 kWh + 166 Wh, then nothing
+    await s.run(1800, every_s=5)  # the station is back: it enables the pile for what is left
+    (bill,) = s.bills
+    assert (bill.reason, s.loop.units.kwh(bill.energy)) == (EndReason.COMPLETED, 10)
+    assert sim.model(1).meter_wh == 10_000
+
+
+@pytest.mark.asyncio
+async def test_a_meter_that_restarts_from_zero_mid_session_is_bridged(rig: Rig) -> None:
+    s, sim = await modbus_station(rig)
+    s.request("V1", 10)
+    await s.loop.tick()
+    await s.run(600, every_s=5)  # 5 kWh
+    sim.inject(1, "meter_reset")  # the reported counter starts again from 0
+    await s.run(1800, every_s=5)
+    (bill,) = s.bills
+    # 5 kWh before the restart and 5 after, in one bill; the physics' own meter agrees.
+    assert s.loop.units.kwh(bill.energy) == 10 and sim.model(1).meter_wh == 10_000
+
+
+@pytest.mark.asyncio
+async def test_a_safe_stop_bills_stops_the_piles_and_the_cars_carry_on_after_it(rig: Rig) -> None:
+    s, sim = await modbus_station(rig)
+    s.request("V1", 10)  # P1
+    s.request("V2", 4)  # P2
+    s.request("V3", 2)  # waits for P2 (V2 finishes first)
+    await s.loop.tick()
+    await s.run(240, every_s=5)  # 4 min at 30 kW: 2 kWh each
+    await s.loop.shutdown()
+    assert sorted((b.car, b.reason, s.loop.units.kwh(b.energy)) for b in s.bills) == [
+        ("V1", EndReason.STOPPED, 2),
+        ("V2", EndReason.STOPPED, 2),
+    ]
+    assert [sim.model(u).power_w for u in (1, 2)] == [0, 0]  # both piles told to stop
+    saved = json.loads(json.dumps(s.loop.snapshot()))
+    rig.clock.advance(600)  # down for 10 minutes: nothing is delivered meanwhile
+    assert [sim.model(u).meter_wh for u in (1, 2)] == [2000, 2000]
+    link = rig.links[0]
+    again = Station(
+        {u: PileLink(ReferencePile(link, u, f"P{u}", 30_000, clock=rig.clock)) for u in (1, 2)},
+        rig.clock,
+        30,
+        30,
+    )
+    again.loop.restore(saved)
+    assert [again.st.requests[c].queue_no for c in ("V1", "V2", "V3")] == ["F1", "F2", "F3"]
+    await again.run(1800, every_s=5)
+    # The rest of each request: V1 10 - 2 = 8 kWh, V2 4 - 2 = 2 kWh, V3 all of its 2 kWh.
+    assert sorted((b.car, s.loop.units.kwh(b.energy)) for b in again.bills) == [
+        ("V1", 8),
+        ("V2", 2),
+        ("V3", 2),
+    ]
+    assert [sim.model(u).meter_wh for u in (1, 2)] == [10_000, 6000]
