@@ -51,6 +51,9 @@ class PileSimProcess:
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
+            # Its own session: a Ctrl-C at the terminal reaches the station, which stops the
+            # piles safely, and not the piles themselves first.
+            start_new_session=True,
         )
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], timeout_s)

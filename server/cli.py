@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import math
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -124,25 +125,57 @@ DEMO_EXAMPLE = """Try it (Python, with the venv's packages):
 """
 
 
+def demo_config(sim: Any, scale: float, port: int) -> Any:
+    """The brief's station (RULES §1) on the piles of a running pile-sim: each pile a
+    reference pile on its own Modbus TCP port on loopback, as hardware would be reached."""
+    from controller.config import ClockSettings, PileConfig, ServerSettings, default_config
+
+    config = default_config()
+    # The piles' watchdogs count simulated time: give them at least a real second, so a busy
+    # laptop does not trip them at 60x.
+    watchdog_s = min(0xFFFF, max(PileConfig._field_defaults["watchdog_s"], math.ceil(scale)))
+    piles = tuple(
+        p._replace(link=f"{sim.tcp_link(unit)}?timeout=0.5", unit=unit, watchdog_s=watchdog_s)
+        for unit, p in enumerate(config.piles, start=1)
+    )
+    return config._replace(
+        piles=piles, clock=ClockSettings(scale=scale), server=ServerSettings(port=port)
+    )
+
+
 def _demo(args: argparse.Namespace) -> int:
-    from controller.config import ClockSettings, ServerSettings, default_config
+    from controller.config import DEFAULT_PILES
+    from firmware_sim.launch import LaunchError, PileSimProcess
     from server.service import configure_logging
 
     configure_logging(args.verbose)
-    # The brief's station (five simulated piles) at 60x, so that a charge takes a minute or two.
-    config = default_config()._replace(
-        clock=ClockSettings(scale=args.scale), server=ServerSettings(port=args.port)
-    )
+    # The brief's five piles as a pile-sim process on loopback: the station drives them over
+    # Modbus TCP with the same drivers as hardware. Time runs `scale` times faster in both.
+    specs = [f"{unit}:reference:{p.power_w / 1000:g}" for unit, p in enumerate(DEFAULT_PILES, 1)]
+    sim_args = ["--tcp", "127.0.0.1:0", "--port-per-pile", "--scale", f"{args.scale:g}"]
+    try:
+        sim = PileSimProcess.start([*sim_args, *(a for spec in specs for a in ("--pile", spec))])
+    except LaunchError as exc:
+        print(f"charge-station: cannot start the simulated piles: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    config = demo_config(sim, args.scale, args.port)
 
     async def banner(service: Any) -> None:
         code = await service.accounts.issue_code(ttl_s=24 * 3600)
         host = config.server.host
         print(f"Charging station demo: http://{host}:{service.port}  (Ctrl-C stops it)")
-        print(f"Five simulated piles, time {config.clock.scale:g}x faster; state in {args.state}/")
+        print(
+            f"Five simulated piles (pile-sim pid {sim.proc.pid}, Modbus TCP on loopback), "
+            f"time {config.clock.scale:g}x faster; state in {args.state}/"
+        )
         print(f"Registration code (single use, 24 h): {code}")
+        print(f"The piles' own state and meters: {sim.control_url}/state")
+        fault = '{"unit": 1, "kind": "pile_fault", "code": 7}'
+        print(f"Make pile A fail: curl -d '{fault}' {sim.control_url}/fault  (/clear mends it)")
         print(DEMO_EXAMPLE.format(host=host, port=service.port, code=code), flush=True)
 
-    return _run_station(_serve_until_signal(config, Path(args.state), banner), args.port)
+    with sim:
+        return _run_station(_serve_until_signal(config, Path(args.state), banner), args.port)
 
 
 async def _accounts(state_dir: Path) -> tuple[Any, Any]:
@@ -233,7 +266,7 @@ def _restore(args: argparse.Namespace) -> int:
 
     database = Path(args.state) / DATABASE_FILENAME
     try:
-        done = restore(database, Path(args.file))
+        done = restore(database, Path(args.file), keep_queue=args.keep_queue)
     except BackupError as exc:
         print(f"charge-station: restore: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -244,6 +277,12 @@ def _restore(args: argparse.Namespace) -> int:
     )
     if done.kept is not None:
         print(f"the replaced database is kept as {done.kept}")
+    if done.queue_dropped is not None:
+        saved = done.queue_dropped.strftime("%Y-%m-%d %H:%M UTC")
+        print(
+            f"the queue saved at {saved} was left out (its cars have gone); "
+            "--keep-queue restores it too"
+        )
     return EXIT_OK
 
 
@@ -339,6 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("file", metavar="FILE", help="a file written by `charge-station backup`")
     rs.add_argument(
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
+    )
+    rs.add_argument(
+        "--keep-queue",
+        action="store_true",
+        help="also restore the queue saved in the backup (only for a backup made just now)",
     )
     rs.set_defaults(run=_restore)
     return parser

@@ -27,10 +27,13 @@ async def test_the_demo_prints_a_working_url_and_code(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(3)]
+        lines = [proc.stdout.readline() for _ in range(4)]
         base = re.search(r"http://(\S+)", lines[0]).group(1)  # type: ignore[union-attr]
         code = lines[2].rsplit(" ", 1)[1].strip()
         assert "Registration code" in lines[2]
+        # The piles are a pile-sim process reached over Modbus TCP; its control channel shows
+        # its own meters.
+        piles_url = re.search(r"(http://\S+/state)", lines[3]).group(1)  # type: ignore[union-attr]
         form = urlencode({"username": "newcomer", "password": "new-pass-1", "code": code})
         response = await AsyncHTTPClient().fetch(
             f"http://{base}/register?{form}", method="POST", body=""
@@ -41,6 +44,10 @@ async def test_the_demo_prints_a_working_url_and_code(tmp_path: Path) -> None:
         while (text := await ws.read_message()) is not None:
             types.append(json.loads(text)["type"])
         assert types[0] == "queued" and types[-2:] == ["bill", "done"]
+        state = json.loads((await AsyncHTTPClient().fetch(piles_url)).body)
+        meters = {u["unit"]: u["meter_wh"] for u in state["units"]}
+        # 1 kWh asked in fast mode: pile A (unit 1) delivered it, to the Wh, and no other pile.
+        assert meters == {1: 1000, 2: 0, 3: 0, 4: 0, 5: 0}
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         _, err = proc.communicate(timeout=10)
