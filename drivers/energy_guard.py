@@ -32,8 +32,13 @@ class EnergyGuard:
         self.last_wh: int | None = None
         self.last_s: float | None = None
 
-    def check(self, value_wh: float, now_s: float) -> int:
-        """The reading as whole Wh if plausible (and the new baseline); BadReading if not."""
+    def check(self, value_wh: float, now_s: float, sent_s: float | None = None) -> int:
+        """The reading as whole Wh if plausible (and the new baseline); BadReading if not.
+
+        now_s is when the answer came, sent_s when the question went out: the device read its
+        counter in between, so the time a pile had for a jump is at most now_s minus the
+        previous reading's sent_s. Without that margin the latency of a busy host or a slow bus
+        (many station seconds at a bench speed-up) would make good readings look too fast."""
         if not math.isfinite(value_wh) or value_wh < 0:
             raise BadReading(f"{self.name}: meter shows {value_wh!r}", "garbage", value_wh)
         if self.garbage_wh is not None and value_wh >= self.garbage_wh:
@@ -69,7 +74,7 @@ class EnergyGuard:
             # Time counts from the last change: a counter that stood still (a frozen meter, an
             # idle pile) may catch up by what the pile could have delivered since it moved.
             self.last_wh = wh
-            self.last_s = now_s
+            self.last_s = now_s if sent_s is None else min(sent_s, now_s)
         return wh
 
     def rebase(self, value_wh: int, now_s: float) -> None:

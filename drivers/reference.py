@@ -75,13 +75,14 @@ class ReferencePile(LinkDevice):
         return int(field(block, 0, REF["rated_power_w"]))
 
     async def read_status(self) -> PileStatus:
+        sent_s = self._clock()
         block = await self._read(Table.INPUT, 0, REF_INPUT_COUNT)
         state = _STATES.get(block[_STATE])  # type: ignore[call-overload]
         if state is None:
             raise BadResponse(f"{self.name}: unknown state {block[_STATE]}")
         m = _METER
         meter = (block[m] << 48) | (block[m + 1] << 32) | (block[m + 2] << 16) | block[m + 3]
-        meter_wh = self.guard.check(meter, self._clock())
+        meter_wh = self.guard.check(meter, self._clock(), sent_s)
         # Read back what the pile was told: the controller repairs drift, it does not trust a cache.
         holding = await self._read(Table.HOLDING, 0, 3)
         return PileStatus(
@@ -93,9 +94,10 @@ class ReferencePile(LinkDevice):
         )
 
     async def read_energy_wh(self) -> int:
+        sent_s = self._clock()
         regs = await self._read(Table.INPUT, REF["meter_wh"].address, 4)
         return self.guard.check(
-            field(regs, REF["meter_wh"].address, REF["meter_wh"]), self._clock()
+            field(regs, REF["meter_wh"].address, REF["meter_wh"]), self._clock(), sent_s
         )
 
     async def read_power_w(self) -> int:

@@ -32,8 +32,9 @@ class SdmMeter(LinkDevice):
 
     async def read_energy_wh(self) -> int:
         reg = SDM["import_kwh"]
+        sent_s = self._clock()
         regs = await self._read(Table.INPUT, reg.address, 2)
-        return self.guard.check(decode(reg.kind, regs) * 1000, self._clock())
+        return self.guard.check(decode(reg.kind, regs) * 1000, self._clock(), sent_s)
 
     async def read_power_w(self) -> int:
         reg = sdm_power_reg(self.model)

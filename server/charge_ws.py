@@ -143,7 +143,8 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
             self._fail(exc.error, exc.msg, CLOSE_BAD_INPUT)
             return
         # The answer to the opening goes first, although the request may be called to a pile
-        # (and those messages queued) before st.request returns: its place is kept by a future.
+        # (and those messages queued) before st.request returns: its place is kept by a future,
+        # and `queued` goes out once the request is on disk.
         first: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self.send(first)
         self.car = car
@@ -157,7 +158,10 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
             first.set_result({"code": -1, "type": "error", "msg": exc.reason, "error": exc.error})
             self.outbox.put_nowait((None, CLOSE_REFUSED))
             return
-        first.set_result(self.hub.message("queued", req, msg="您已经成功进入队列，请等待"))
+        queued = self.hub.confirmed(
+            self.hub.message("queued", req, msg="您已经成功进入队列，请等待")
+        )
+        queued.add_done_callback(lambda saved: first.set_result(saved.result()))
 
     def on_close(self) -> None:
         # The request lives on in the station: losing the connection never loses the place.

@@ -61,9 +61,25 @@ class Hub:
         self.sockets: dict[str, set[Outbox]] = {}
         self._ahead: dict[str, int | None] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Waits until the station's state as it is now is on disk (the service's saver); a
+        # reply that promises a place (`queued`) goes out only after it.
+        self.persisted: Callable[[], Awaitable[None]] | None = None
 
     def attach(self, loop: ControlLoop) -> None:
         self.loop = loop
+
+    def confirmed(self, message: Message) -> asyncio.Future[Message]:
+        """`message`, once the state it tells of is saved (a crash after it loses nothing)."""
+
+        async def after_save() -> Message:
+            if self.persisted is not None:
+                try:
+                    await self.persisted()
+                except Exception:  # the saver logs and retries; the answer must still go out
+                    log.exception("the state was not saved before a reply")
+            return message
+
+        return asyncio.ensure_future(after_save())
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Wait for the bills still being stored (at shutdown, before the database closes)."""

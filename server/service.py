@@ -115,6 +115,10 @@ class Service:
         self.scheme = "http"
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()
+        self._generation = 0  # changes asked to be saved (`persisted`)
+        self._saved_generation = 0  # ... of which saved
+        self._saved = asyncio.Condition()
+        self._waiting = 0
         self._tasks: list[asyncio.Task[Any]] = []
         self.notifier = Notifier()
         self._answered = asyncio.Event()
@@ -151,6 +155,7 @@ class Service:
         links = build_links(config, clock, self.pool)
         self.loop = ControlLoop(config, links, clock, self._published)
         self.hub.attach(self.loop)
+        self.hub.persisted = self.persisted
         saved = await self.storage.load_state()
         if saved is not None:
             self.loop.restore(json.loads(saved))
@@ -204,16 +209,36 @@ class Service:
         await self.storage.save_state(state)
 
     async def _saver(self) -> None:
-        """Save the queue state soon after it changes, and now and then for meter progress."""
+        """Save the queue state soon after it changes, and now and then for meter progress.
+        A burst of changes is one save; a reply waiting in `persisted` skips the pause."""
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), SAVE_EVERY_S)
             self._changed.clear()
+            generation = self._generation
             try:
                 await self._save()
             except Exception:  # task boundary: log, and try again at the next change
                 log.exception("saving the station's state failed")
-            await asyncio.sleep(SAVE_MIN_GAP_S)
+                await asyncio.sleep(SAVE_MIN_GAP_S)
+                continue
+            async with self._saved:
+                self._saved_generation = generation
+                self._saved.notify_all()
+            if not self._waiting:
+                await asyncio.sleep(SAVE_MIN_GAP_S)
+
+    async def persisted(self) -> None:
+        """Return once the state as it is now is on disk."""
+        self._generation += 1
+        generation = self._generation
+        self._changed.set()
+        self._waiting += 1
+        try:
+            async with self._saved:
+                await self._saved.wait_for(lambda: self._saved_generation >= generation)
+        finally:
+            self._waiting -= 1
 
     async def _progress(self) -> None:
         while not self._stop.is_set():

@@ -95,3 +95,19 @@ def test_a_counter_that_stood_still_may_catch_up_by_what_the_pile_could_deliver(
     assert g.check(2166, 600.0) == 2166
     with pytest.raises(BadReading):
         g.check(2166 + 50, 601.0)  # 1 s later, 50 Wh more is not possible at 7 kW
+
+
+def test_the_time_a_reading_took_counts_for_the_pile() -> None:
+    g = guard()
+    # Asked at 0 s, answered at 10 s (a slow bus, or a bench speed-up): the device read its
+    # counter somewhere in between.
+    assert g.check(1000, 10.0, sent_s=0.0) == 1000
+    # Asked at 60 s, answered at 60 s: the counter may have moved for up to 60 s since the
+    # last question, not only the 50 s since the last answer:
+    # 7000 W * 60 s / 3600 = 116.7 Wh (+ 2 Wh of rounding) > 110 Wh.
+    assert g.check(1110, 60.0, sent_s=60.0) == 1110
+    # Measured from the answer alone it would be too much: 7000 W * 50 s / 3600 = 97.2 Wh.
+    g2 = guard()
+    g2.check(1000, 10.0)
+    with pytest.raises(BadReading):
+        g2.check(1110, 60.0)
