@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from controller.storage_schema import SCHEMA_VERSION
+from controller.storage_schema import SCHEMA_VERSION, from_utc_us
 
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 BUSY_TIMEOUT_S = 5.0  # a backup waits this long for a writer's checkpoint, as the station does
@@ -66,10 +66,6 @@ def _connect(path: Path, mode: str) -> sqlite3.Connection:
         raise BackupError(f"cannot open {path}: {exc}") from None
 
 
-def _stat_size(path: Path) -> int:
-    return path.stat().st_size
-
-
 def _sync_dir(directory: Path) -> None:
     """Make a rename durable: the directory entry is on disk, not only the file's data."""
     fd = os.open(directory, os.O_RDONLY)
@@ -79,12 +75,22 @@ def _sync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _private_file(path: Path) -> Path:
+    """Create `path` empty, readable by its owner only: a copy holds password hashes and bills."""
+    path.unlink(missing_ok=True)  # a leftover of a copy that crashed
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    return path
+
+
 def copy_database(source: Path, dest: Path) -> None:
-    """Write a consistent copy of the database `source` to `dest` (which must not exist),
-    through a temporary file beside it that is renamed into place when complete."""
+    """Write a consistent copy of the database `source` to `dest` (replacing it), through a
+    temporary file beside it that is renamed into place when complete."""
     partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     try:
-        with closing(_connect(source, "rw")) as src, closing(sqlite3.connect(partial)) as out:
+        with (
+            closing(_connect(source, "rw")) as src,
+            closing(sqlite3.connect(_private_file(partial))) as out,
+        ):
             try:
                 # pages=-1 (the default): the whole database in one step, so one snapshot.
                 src.backup(out)
@@ -135,7 +141,7 @@ def inspect(path: Path) -> DatabaseInfo:
             f"{path} has schema version {version}, newer than version {SCHEMA_VERSION} that this "
             "controller supports; restore it with the controller version that wrote it"
         )
-    return DatabaseInfo(path, _stat_size(path), int(version), int(bills))
+    return DatabaseInfo(path, path.stat().st_size, int(version), int(bills))
 
 
 def backup(database: Path, dest: Path, *, force: bool = False) -> DatabaseInfo:
@@ -165,6 +171,8 @@ def backup(database: Path, dest: Path, *, force: bool = False) -> DatabaseInfo:
 class Restored(NamedTuple):
     info: DatabaseInfo  # the copy that was restored
     kept: Path | None  # where the replaced database was kept; None if there was none
+    # When the queue state left out of the restore had been saved; None if none was.
+    queue_dropped: datetime | None = None
 
 
 @contextmanager
@@ -193,9 +201,15 @@ def _exclusive(database: Path) -> Iterator[sqlite3.Connection]:
         yield db
 
 
-def restore(database: Path, source: Path, *, now: datetime | None = None) -> Restored:
+def restore(
+    database: Path, source: Path, *, now: datetime | None = None, keep_queue: bool = False
+) -> Restored:
     """Replace the station database with the backup `source`, only while nothing has it open.
-    The replaced database is kept beside it as <name>.before-restore-<UTC time>."""
+    The replaced database is kept beside it as <name>.before-restore-<UTC time>.
+
+    The backup's saved queue (requests, open sessions and their meter baselines) is left out
+    unless keep_queue: those cars have usually left long ago, and a session carried on from an
+    old meter baseline would bill the car for energy that others took since."""
     info = inspect(source)
     if not database.parent.is_dir():
         raise BackupError(f"the state directory {database.parent} does not exist")
@@ -203,7 +217,7 @@ def restore(database: Path, source: Path, *, now: datetime | None = None) -> Res
     kept = free_name(database.with_name(f"{database.name}.before-restore-{timestamp(now)}"))
     with _exclusive(database) as live:
         if existed:
-            with closing(sqlite3.connect(kept)) as out:
+            with closing(sqlite3.connect(_private_file(kept))) as out:
                 live.backup(out)
                 out.execute("PRAGMA journal_mode = DELETE")
         with closing(_connect(source, "ro")) as src:
@@ -213,4 +227,14 @@ def restore(database: Path, source: Path, *, now: datetime | None = None) -> Res
                 src.backup(live)
             except sqlite3.Error as exc:
                 raise BackupError(f"cannot restore {source} into {database}: {exc}") from None
-    return Restored(info, kept if existed else None)
+        dropped = None if keep_queue else _drop_queue(live)
+    return Restored(info, kept if existed else None, dropped)
+
+
+def _drop_queue(db: sqlite3.Connection) -> datetime | None:
+    """Delete the saved queue state; when it had been saved, or None (none, or schema v1)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'station_state'").fetchone() is None:
+        return None
+    row = db.execute("SELECT saved_utc_us FROM station_state").fetchone()
+    db.execute("DELETE FROM station_state")
+    return None if row is None else from_utc_us(row[0])
