@@ -149,3 +149,46 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "cannot start" in done.stderr and str(port) in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.asyncio
+async def test_a_request_answered_queued_survives_a_kill_at_once(tmp_path: Path) -> None:
+    """`queued` is a promise: it goes out only once the request is on disk, so a station killed
+    (kill -9, a power cut) the moment after still has the car, with its number, when it is back."""
+    config = tmp_path / "station.toml"
+    config.write_text(CONFIG.replace("scale = 600", "scale = 1"))
+    state = tmp_path / "state"
+    proc, base = start(config, state)
+    http = AsyncHTTPClient()
+    tokens = []
+    try:
+        for name in ("cat", "dan", "eve"):
+            form = urlencode({"username": name, "password": "pass-word", "code": "bench-only-code"})
+            response = await http.fetch(f"http://{base}/register?{form}", method="POST", body="")
+            tokens.append(json.loads(response.body)["token"])
+        sockets = [
+            await websocket_connect(f"ws://{base}/user/charge?token={t}&mode=T&quantity=20")
+            for t in tokens
+        ]
+        answers = [json.loads(await ws.read_message()) for ws in sockets]  # type: ignore[arg-type]
+    finally:
+        proc.kill()  # no safe stop: the moment after the last `queued`
+        proc.communicate(timeout=10)
+    assert [a["queueNo"] for a in answers] == ["T1", "T2", "T3"]
+
+    proc, base = start(config, state)
+    try:
+        resumed = []
+        for token in tokens:
+            ws = await websocket_connect(f"ws://{base}/user/charge?token={token}&mode=F&quantity=1")
+            resumed.append(json.loads(await ws.read_message()))  # type: ignore[arg-type]
+            ws.close()
+        assert [(r["type"], r["queueNo"]) for r in resumed] == [
+            ("resumed", "T1"),
+            ("resumed", "T2"),
+            ("resumed", "T3"),
+        ]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
