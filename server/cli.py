@@ -105,6 +105,15 @@ def _run_station(main: Any, port: int) -> int:
     except ValueError as exc:  # a state directory the station cannot use (e.g. a bad secret)
         print(f"charge-station: cannot start: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as exc:
+        from controller.storage import StorageError
+
+        if not isinstance(exc, StorageError):
+            raise
+        # A database newer than this release, or one that could not be backed up before its
+        # upgrade: nothing was changed, and the message says what to do.
+        print(f"charge-station: cannot start: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return EXIT_OK
 
 

@@ -192,3 +192,26 @@ async def test_a_request_answered_queued_survives_a_kill_at_once(tmp_path: Path)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
+
+
+def test_a_database_newer_than_the_release_is_a_clear_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    state = tmp_path / "state"
+    state.mkdir()
+    db = sqlite3.connect(state / "station.sqlite3")
+    db.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_utc_us INTEGER)")
+    db.execute("INSERT INTO schema_version VALUES (99, 0)")  # written by a future release
+    db.commit()
+    db.close()
+    config = tmp_path / "station.toml"
+    config.write_text(CONFIG)
+    done = subprocess.run(
+        [str(SCRIPT), "serve", "--config", str(config), "--state", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "schema version 99" in done.stderr and "Traceback" not in done.stderr
