@@ -81,12 +81,20 @@ class Hub:
 
         return asyncio.ensure_future(after_save())
 
-    async def drain(self, timeout_s: float = 10.0) -> None:
-        """Wait for the bills still being stored (at shutdown, before the database closes)."""
+    async def bills_stored(self) -> None:
+        """Return once no bill is waiting to be stored (however long the database takes)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    async def drain(self, timeout_s: float = 10.0) -> bool:
+        """Wait for the bills still being stored (at shutdown, before the database closes);
+        whether all of them were."""
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
             for task in pending:
                 log.error("shutting down with a bill not yet stored: %s", task)
+            return not pending
+        return True
 
     # -- sockets -------------------------------------------------------------------------------
     def join(self, car: str, socket: Outbox) -> None:

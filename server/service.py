@@ -215,6 +215,10 @@ class Service:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), SAVE_EVERY_S)
             self._changed.clear()
+            # A saved state never tells of a session ended whose bill is not stored yet: after
+            # a crash meanwhile the session is still open in the saved state, and the pile's
+            # meter bills it again, once, when the station is back.
+            await self.hub.bills_stored()
             generation = self._generation
             try:
                 await self._save()
@@ -261,10 +265,15 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.loop.shutdown(SAFE_STOP_TIMEOUT_S)
-        await self.hub.drain()  # the bills of the stopped sessions are stored and sent
+        stored = await self.hub.drain()  # the bills of the stopped sessions, stored and sent
         await asyncio.sleep(0)  # let the sockets write them before they close
         await self.http.close_all_connections()
-        await self._save()  # the last word: requests and open sessions as they are now
+        if stored:
+            await self._save()  # the last word: requests and open sessions as they are now
+        else:
+            # The last saved state still has those sessions open: after the restart the piles'
+            # meters bill them, so the energy is billed once, not lost.
+            log.error("the state is not saved: bills are still waiting for the database")
         await self.pool.close()
         await self.storage.close()
         self.notifier.close()
