@@ -260,7 +260,9 @@ class Service:
         self._stop.set()
         self.http.stop()
         for task in self._tasks:
-            if task.get_name() == "readiness":
+            # The saver may be waiting for its next turn (or for a locked database): the last
+            # save below replaces it.
+            if task.get_name() in ("readiness", "state saver"):
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
