@@ -89,6 +89,7 @@ class ControlLoop:
         self.commanded: dict[int, tuple[int, int] | None] = dict.fromkeys(self.links)
         self.pile_faulted: set[int] = set()  # faulted by the loop (not by the operator)
         self.answered: set[int] = set()  # piles read well at least once since the start
+        self.silent_from_wh: dict[int, int] = {}  # meter of a pile faulted for silence
         self.plug_timeout = config.station.plug_timeout_s * self.units.ticks_per_s
         self.unplugged_since: dict[int, int | None] = dict.fromkeys(self.links)
         self.watchdog_s = {p.id: p.watchdog_s for p in config.piles}
@@ -211,6 +212,16 @@ class ControlLoop:
             return
         if pile_id in self.pile_faulted and pile.state is RulesState.FAULT:
             log.info("pile %s: works again", pile.name)
+            silent_wh = self.silent_from_wh.pop(pile_id, None)
+            if silent_wh is not None and port.meter_wh is not None and port.meter_wh > silent_wh:
+                # The pile went on charging while it did not answer (until its own watchdog or
+                # limit stopped it); its session was billed up to the last good reading (RULES
+                # §4), so this energy is on no bill: said here, for the operator.
+                log.warning(
+                    "pile %s: delivered %d Wh while it did not answer, after its bill",
+                    pile.name,
+                    port.meter_wh - silent_wh,
+                )
             self.pile_faulted.discard(pile_id)
             st.recover(now, pile_id)
             return
@@ -280,6 +291,8 @@ class ControlLoop:
         if self.misses[pile_id] >= self.miss_limit and pile.working:
             # A lost link past its limit is a fault (RULES §4): billed up to the last good reading.
             self.pile_faulted.add(pile_id)
+            if self.ports[pile_id].meter_wh is not None:
+                self.silent_from_wh[pile_id] = self.ports[pile_id].meter_wh
             self.commanded[pile_id] = None
             self.station.fault(self.now_tick(), pile_id)
 

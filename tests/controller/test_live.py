@@ -152,7 +152,9 @@ async def test_a_fault_the_pile_reports_stops_and_bills_and_the_car_moves_on(rig
 
 
 @pytest.mark.asyncio
-async def test_a_pile_that_stops_answering_is_faulted_after_the_miss_limit(rig: Rig) -> None:
+async def test_a_pile_that_stops_answering_is_faulted_after_the_miss_limit(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     s, sim = await modbus_station(rig)
     s.request("V1", 10)
     await s.loop.tick()
@@ -165,6 +167,14 @@ async def test_a_pile_that_stops_answering_is_faulted_after_the_miss_limit(rig: 
     (bill,) = s.bills
     # Billed up to the last good reading: 120 s at 30 kW = 1000 Wh.
     assert bill.reason is EndReason.FAULT and s.loop.units.kwh(bill.energy) == 1
+    # Meanwhile the silent pile charged on until its watchdog (10 s after the last heartbeat,
+    # at 120 s) stopped it: 30 kW * 10 s = 83.3 Wh, on no bill. When it answers again, it
+    # recovers, and the station says how much that was.
+    sim.clear(1)
+    await s.run(5, every_s=5)
+    assert s.st.pile_by_id[1].state is RulesState.WORKING
+    assert sim.model(1).meter_wh == 1083
+    assert "pile P1: delivered 83 Wh while it did not answer, after its bill" in caplog.text
 
 
 @pytest.mark.asyncio
