@@ -23,11 +23,21 @@ from controller.units import Units
 from controller.values import PileState as RulesState
 from drivers.contracts import Meter, Pile, PileState, PileStatus
 from drivers.energy_guard import RESET_NEAR_ZERO_WH
-from drivers.errors import BadReading, DriverError, NotSupported, RetryableError
+from drivers.errors import (
+    BadReading,
+    DeviceRefused,
+    DriverError,
+    NotSupported,
+    RetryableError,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MISS_LIMIT = 3  # failed reads in a row before a pile counts as faulted (RULES §4)
+# A meter that stands still while its pile delivers this much is frozen, not rounding.
+FROZEN_METER_WH = 20
+# How long (station seconds) a session that the pile ended waits for a frozen meter to move.
+METER_CATCH_UP_S = 600
 
 
 class PileLink(NamedTuple):
@@ -89,9 +99,13 @@ class ControlLoop:
         self.commanded: dict[int, tuple[int, int] | None] = dict.fromkeys(self.links)
         self.pile_faulted: set[int] = set()  # faulted by the loop (not by the operator)
         self.answered: set[int] = set()  # piles read well at least once since the start
-        self.silent_from_wh: dict[int, int] = {}  # meter of a pile faulted for silence
+        # A pile faulted for silence mid-session: (car, queue number, meter, tick) of its
+        # last good reading, to bill what it delivered after it when it answers again.
+        self.silent_session: dict[int, tuple[str, str, int, int]] = {}
         self.plug_timeout = config.station.plug_timeout_s * self.units.ticks_per_s
         self.unplugged_since: dict[int, int | None] = dict.fromkeys(self.links)
+        # (tick, power) when a pile's meter stopped moving while the pile delivered power.
+        self.still_since: dict[int, tuple[int, int] | None] = dict.fromkeys(self.links)
         self.watchdog_s = {p.id: p.watchdog_s for p in config.piles}
 
     def now_tick(self) -> int:
@@ -186,7 +200,8 @@ class ControlLoop:
             if bad.kind == "reset" and bad.value_wh is not None:
                 self._bridge(pile_id, round(bad.value_wh))
             return
-        except RetryableError as exc:
+        except (RetryableError, DeviceRefused) as exc:
+            # A Modbus exception reply is no reading either: past the limit, a fault.
             self._missed(pile_id, exc)
             return
         self.misses[pile_id] = 0
@@ -195,6 +210,7 @@ class ControlLoop:
         now = self.now_tick()
         st = self.station
         pile = st.pile_by_id[pile_id]
+        self._watch_meter(pile_id, status, meter_wh, now)
         if meter_wh is not None:
             if port.meter_wh is not None and meter_wh < port.meter_wh:
                 # Lower than before the station's restart (its meter check starts afresh):
@@ -212,16 +228,7 @@ class ControlLoop:
             return
         if pile_id in self.pile_faulted and pile.state is RulesState.FAULT:
             log.info("pile %s: works again", pile.name)
-            silent_wh = self.silent_from_wh.pop(pile_id, None)
-            if silent_wh is not None and port.meter_wh is not None and port.meter_wh > silent_wh:
-                # The pile went on charging while it did not answer (until its own watchdog or
-                # limit stopped it); its session was billed up to the last good reading (RULES
-                # §4), so this energy is on no bill: said here, for the operator.
-                log.warning(
-                    "pile %s: delivered %d Wh while it did not answer, after its bill",
-                    pile.name,
-                    port.meter_wh - silent_wh,
-                )
+            await self._bill_silent_energy(pile_id, status)
             self.pile_faulted.discard(pile_id)
             st.recover(now, pile_id)
             return
@@ -233,11 +240,85 @@ class ControlLoop:
         energy = port.session_energy(now)
         st.reading(now, pile_id, energy)
         done = energy >= req.wanted or (
-            status.state is PileState.FINISHED and self.commanded[pile_id] is not None
+            status.state is PileState.FINISHED
+            and self.commanded[pile_id] is not None
+            and not self._meter_behind(pile_id, now)
         )
         if done:
+            if not link.pile.has_energy_limit and status.state is PileState.CHARGING:
+                await self._stop_and_read(pile_id)
+                energy = port.session_energy(now)
+                st.reading(now, pile_id, energy)
             self.commanded[pile_id] = None
             st.complete(now, [pile_id])
+
+    def _watch_meter(
+        self, pile_id: int, status: PileStatus, meter_wh: int | None, now: int
+    ) -> None:
+        """Notice a meter that stands still while its pile says it delivers power (a frozen
+        meter): energy the pile could not have hidden in its counter's rounding."""
+        if meter_wh is None or meter_wh != self.ports[pile_id].meter_wh:
+            self.still_since[pile_id] = None
+            return
+        if status.power_w > 0 and self.still_since[pile_id] is None:
+            self.still_since[pile_id] = (now, status.power_w)
+
+    def _meter_behind(self, pile_id: int, now: int) -> bool:
+        """The pile stopped itself at its limit while its meter stood still although it
+        delivered: the meter is behind, and the bill waits for it to catch up (within
+        METER_CATCH_UP_S; after that the session ends on the meter's count, logged)."""
+        still = self.still_since[pile_id]
+        if still is None:
+            return False
+        since, power_w = still
+        hidden_wh = power_w * (now - since) / self.units.ticks_per_s / 3600
+        if hidden_wh <= FROZEN_METER_WH:
+            return False
+        if now - since > METER_CATCH_UP_S * self.units.ticks_per_s:
+            log.error(
+                "pile %s: finished, but its meter stood still for %d s of charging; billed on it",
+                self.links[pile_id].pile.name,
+                (now - since) // self.units.ticks_per_s,
+            )
+            return False
+        return True
+
+    async def _stop_and_read(self, pile_id: int) -> None:
+        """Stop the pile, then read its meter once more: what it delivered until the stop
+        reached it is its car's too."""
+        link, port = self.links[pile_id], self.ports[pile_id]
+        try:
+            await link.pile.stop()
+            if link.meter is not None:
+                port.meter_wh = await link.meter.read_energy_wh()
+            else:
+                port.meter_wh = (await link.pile.read_status()).meter_wh
+        except DriverError as exc:  # billed up to the reading before the stop
+            log.warning("pile %s: no reading after the stop: %s", link.pile.name, exc)
+
+    async def _bill_silent_energy(self, pile_id: int, status: PileStatus) -> None:
+        """A pile faulted for silence answers again: if it went on charging meanwhile (until its
+        watchdog stopped it, or still), stop it, and bill what its meter counted after the
+        interrupted session's bill to that session's car (RULES §4: the energy received)."""
+        silent = self.silent_session.pop(pile_id, None)
+        if silent is None:
+            return
+        car, queue_no, from_wh, at_tick = silent
+        link, port = self.links[pile_id], self.ports[pile_id]
+        if status.setpoint_w or status.state is PileState.CHARGING:
+            await self._stop_and_read(pile_id)
+        if port.meter_wh is None or port.meter_wh <= from_wh:
+            return
+        late_wh = port.meter_wh - from_wh
+        log.warning(
+            "pile %s: delivered %d Wh to %s while it did not answer; billed",
+            link.pile.name,
+            late_wh,
+            queue_no,
+        )
+        self.station.late_energy(
+            self.now_tick(), pile_id, car, queue_no, late_wh * self.units.energy_per_wh, at_tick
+        )
 
     def _bridge(self, pile_id: int, meter_wh: int) -> None:
         """The pile's counter restarted (a reboot) and now shows meter_wh: the session counts
@@ -291,8 +372,11 @@ class ControlLoop:
         if self.misses[pile_id] >= self.miss_limit and pile.working:
             # A lost link past its limit is a fault (RULES §4): billed up to the last good reading.
             self.pile_faulted.add(pile_id)
-            if self.ports[pile_id].meter_wh is not None:
-                self.silent_from_wh[pile_id] = self.ports[pile_id].meter_wh
+            req = pile.charging()
+            meter_wh = self.ports[pile_id].meter_wh
+            if req is not None and meter_wh is not None:
+                at_tick = pile.meter.last_tick if pile.meter is not None else self.now_tick()
+                self.silent_session[pile_id] = (req.car, req.queue_no, meter_wh, at_tick)
             self.commanded[pile_id] = None
             self.station.fault(self.now_tick(), pile_id)
 
@@ -320,6 +404,16 @@ class ControlLoop:
                     return  # start only once the meter count the session starts from is known
                 if dropped:
                     log.warning("pile %s: not enabled any more; enabling again", link.pile.name)
+                elif (
+                    self.commanded[pile_id] is None
+                    and status.setpoint_w
+                    and (link.pile.has_energy_limit)
+                ):
+                    # Still running a session the station did not give it in this run (a
+                    # restart, a link that came back): a new limit would apply to that running
+                    # session and stop it short. End it, and start afresh for what is left
+                    # after the stop.
+                    await self._stop_and_read(pile_id)
                 # The limit is what is still to come: after a restart the pile may have
                 # delivered part of the session already.
                 left_wh = max(1, want[1] - port.session_wh())
@@ -337,5 +431,5 @@ class ControlLoop:
                 await link.pile.heartbeat()
         except NotSupported as exc:
             log.error("pile %s: %s", link.pile.name, exc)
-        except RetryableError as exc:
+        except DriverError as exc:  # not now: the next tick tries again
             log.warning("pile %s: command not carried out: %s", link.pile.name, exc)

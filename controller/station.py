@@ -301,6 +301,46 @@ class Station:
         self._start_head(pile, now_tick)
         self._dispatch(now_tick)
 
+    def late_energy(
+        self, now_tick: int, pile_id: int, car: str, queue_no: str, energy: int, at_tick: int
+    ) -> Bill:
+        """Energy a pile delivered to `car` after that session's bill: the pile stopped
+        answering, the session was billed up to its last good reading (RULES §4), and the pile
+        went on until its own watchdog stopped it. The car pays for what it received: a bill of
+        its own, priced at the period of at_tick (the last good reading), and the car, if still
+        in the station, wants that much less."""
+        pile = self._pile(pile_id)
+        self._bill_ids += 1
+        bill = Bill(
+            bill_id=self._bill_ids,
+            car=car,
+            queue_no=queue_no,
+            pile_id=pile.id,
+            pile_name=pile.name,
+            start_tick=at_tick,
+            end_tick=at_tick,
+            energy=energy,
+            charge_fee=self.tariff.charge_fee(at_tick, at_tick, energy),
+            service_fee=self.tariff.service_fee(energy),
+            reason=EndReason.FAULT,
+        )
+        totals = pile.totals
+        totals.energy += energy
+        totals.charge_fee += bill.charge_fee
+        totals.service_fee += bill.service_fee
+        self._publish(SessionEnded(now_tick, bill))
+        req = self.requests.get(car)
+        if req is not None:
+            req.wanted = max(0, req.wanted - energy)
+            charging = req.pile is not None and req.pile.charging() is req
+            if req.wanted == 0 and not charging:
+                # It received all it asked for; a car charging elsewhere completes there.
+                self._detach(req)
+                del self.requests[car]
+                self._publish(Done(now_tick, car, "completed"))
+                self._dispatch(now_tick)
+        return bill
+
     def suspend(self, now_tick: int) -> list[Bill]:
         """The station stops safely (DESIGN, "The control loop"): every running session ends
         with a bill, and every car keeps its place and number for what it still wants (a car

@@ -168,13 +168,23 @@ async def test_a_pile_that_stops_answering_is_faulted_after_the_miss_limit(
     # Billed up to the last good reading: 120 s at 30 kW = 1000 Wh.
     assert bill.reason is EndReason.FAULT and s.loop.units.kwh(bill.energy) == 1
     # Meanwhile the silent pile charged on until its watchdog (10 s after the last heartbeat,
-    # at 120 s) stopped it: 30 kW * 10 s = 83.3 Wh, on no bill. When it answers again, it
-    # recovers, and the station says how much that was.
+    # at 120 s) stopped it: 30 kW * 10 s = 83.3 Wh, floored to 83 by the meter. When it answers
+    # again, it recovers, and V1 gets a bill for those 83 Wh too (RULES §4: what it received).
     sim.clear(1)
     await s.run(5, every_s=5)
     assert s.st.pile_by_id[1].state is RulesState.WORKING
     assert sim.model(1).meter_wh == 1083
-    assert "pile P1: delivered 83 Wh while it did not answer, after its bill" in caplog.text
+    late = s.bills[1]
+    assert (late.car, late.reason, s.loop.units.wh_floor(late.energy)) == (
+        "V1",
+        EndReason.FAULT,
+        83,
+    )
+    # Priced as energy of the valley period (06:02): 0.083 kWh * (0.4 + 0.8) yuan.
+    assert s.loop.units.yuan(late.total_fee) == Fraction(83, 1000) * (VALLEY + SERVICE)
+    assert "pile P1: delivered 83 Wh to F1 while it did not answer; billed" in caplog.text
+    # V1 wants 10 - 1 - 0.083 = 8.917 kWh more.
+    assert s.loop.units.wh_floor(s.st.requests["V1"].wanted) == 10_000 - 1000 - 83
 
 
 @pytest.mark.asyncio
