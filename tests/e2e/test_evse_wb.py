@@ -26,11 +26,6 @@ STEP_TIMEOUT_S = 15.0
 METER_TURNAROUND_MS = 100  # below the link's 200 ms timeout: slow, but an answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: the energy an EVSE-WB-DIN delivers between the reading that reached the amount "
-    'and its stop is not billed (docs/reliability.md, "Known gaps")',
-)
 @pytest.mark.asyncio
 async def test_an_evse_wb_session_is_billed_all_the_energy_its_meter_counted(
     bench: Bench,

@@ -40,25 +40,6 @@ FINISH_TIMEOUT_S = 30.0
 # and the 0.1 s poll: about 1.5 s.
 FAULT_TIMEOUT_S = 8.0
 
-# Known product gaps (docs/reliability.md, "Known gaps"): these tests state the rule and fail
-# until the station meets it; strict, so a fix shows up as an unexpected pass.
-UNBILLED_WHILE_UNREAD = pytest.mark.xfail(
-    strict=True,
-    reason="gap: the energy a pile delivers after the last good reading of a lost link is never "
-    "billed (RULES §4: the bill is for the energy the car received)",
-)
-LIMIT_ON_RUNNING_SESSION = pytest.mark.xfail(
-    strict=True,
-    reason="gap: a pile still running its session when the station reads it again gets the "
-    "remaining amount as that running session's limit, stops short, and the car is completed "
-    "with less than it asked for",
-)
-EXCEPTION_STOPS_THE_LOOP = pytest.mark.xfail(
-    strict=True,
-    reason="gap: a Modbus exception reply (DeviceRefused) fails the whole control-loop tick: no "
-    "pile is read or fed any more and the pile is never faulted",
-)
-
 
 def is_call(pile_id: int, place: int) -> object:
     return lambda m: m["type"] == "call" and (m["stationId"], m["place"]) == (pile_id, place)
@@ -220,21 +201,18 @@ async def link_fault_mid_charge(
         await check_user_log(st.base, car, bills)
 
 
-@UNBILLED_WHILE_UNREAD
 @pytest.mark.asyncio
 async def test_pile_silent_mid_charge_returns_after_its_watchdog_stopped_it(bench: Bench) -> None:
     """Row 3: the pile stops answering, then answers again after it stopped by itself."""
     await link_fault_mid_charge(bench, "silent", {}, pile_stops_first=True)
 
 
-@LIMIT_ON_RUNNING_SESSION
 @pytest.mark.asyncio
 async def test_pile_silent_mid_charge_returns_while_still_charging(bench: Bench) -> None:
     """Row 3, a short outage: the link is back before the pile's watchdog stopped it."""
     await link_fault_mid_charge(bench, "silent", {}, pile_stops_first=False)
 
 
-@EXCEPTION_STOPS_THE_LOOP
 @pytest.mark.asyncio
 async def test_pile_answers_modbus_exceptions_mid_charge(bench: Bench) -> None:
     """Row 4: every request to the pile gets exception 04 (server device failure): no reading,
@@ -242,7 +220,6 @@ async def test_pile_answers_modbus_exceptions_mid_charge(bench: Bench) -> None:
     await link_fault_mid_charge(bench, "exception", {"code": 4}, pile_stops_first=True)
 
 
-@UNBILLED_WHILE_UNREAD
 @pytest.mark.asyncio
 async def test_pile_answers_later_than_the_link_timeout(bench: Bench) -> None:
     """Row 5: every answer comes 500 ms late, the link waits 200 ms (LINK_TIMEOUT_S): no reading

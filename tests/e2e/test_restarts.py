@@ -39,15 +39,6 @@ from tests.e2e.harness import (
 STEP_TIMEOUT_S = 15.0
 FINISH_TIMEOUT_S = 30.0
 
-# Known product gaps (docs/reliability.md, "Known gaps"): these tests state the rule and fail
-# until the station meets it; strict, so a fix shows up as an unexpected pass.
-LIMIT_ON_RUNNING_SESSION = pytest.mark.xfail(
-    strict=True,
-    reason="gap: a pile still running its session when the restarted station reads it (restart "
-    "before the watchdog fired) gets the remaining amount as that running session's limit, "
-    "stops short, and the car is completed with less than it asked for",
-)
-
 # The brief's station (RULES §1): A and B fast at 30 kW, C, D and E common at 7 kW, two places
 # each. pile id -> (name, mode, kW); the pile's pile-sim unit is its id.
 PILES = {1: ("A", "fast", 30), 2: ("B", "fast", 30), 3: ("C", "common", 7)}
@@ -132,7 +123,6 @@ def check_received_what_was_asked(
         assert by_user.get(car.user_id) == Fraction(round(kwh * 1000)), (queue_no, by_user)
 
 
-@LIMIT_ON_RUNNING_SESSION
 @pytest.mark.asyncio
 async def test_kill_9_mid_charge_with_five_sessions_open_then_restart(bench: Bench) -> None:
     """Row 11. Seven cars: five charging (F1 at A, F2 at B, T1 at C, T2 at D, T3 at E) and two
