@@ -101,7 +101,9 @@ async def test_meter_glitch_mid_charge(bench: Bench, kind: str, params: dict[str
         unmeasured_wh = at_fault["meter_wh"] - last_good_wh
         assert 0 <= unmeasured_wh <= 2 * 50, bridged
         assert after[1] - before[1] == 1200  # the pile stopped itself at the 1.2 kWh asked
-        assert bills[0].energy_wh == 1200 - unmeasured_wh
+        # The restarted counter shows whole Wh from a restart that fell inside a Wh: the count
+        # since it may be 1 Wh below the true count's difference.
+        assert 1200 - unmeasured_wh - 1 <= bills[0].energy_wh <= 1200 - unmeasured_wh
     else:
         assert bills[0].energy_wh == Fraction(1200)  # 1.2 kWh asked, in whole Wh
         check_bills_match_meters(bills, before, after, {1: 1})
