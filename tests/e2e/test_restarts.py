@@ -170,12 +170,13 @@ async def test_sigterm_bills_and_stops_every_session_then_a_restart_carries_on(
     at_stop = meters(sim)
     bills = stored_bills(st.db)
     assert sorted((b.queue_no, b.reason) for b in bills) == [(q, "stopped") for q in CHARGING]
-    # A stopped bill is its session's last reading before the stop; what the pile delivered
-    # between that reading and the stop is counted in the car's next session at that pile, the
-    # one that follows the restart (the bills add up to the meters at the end).
+    # A stopped bill is its session's last reading before the stop (none yet, on a busy box, for
+    # a session a few polls old: 0 Wh); what the pile delivered between that reading and the
+    # stop is counted in the car's next session at that pile, the one that follows the restart
+    # (the bills add up to the meters at the end).
     billed = billed_wh_by_pile(bills)
     for pile_id, unit in UNITS.items():
-        assert 0 < billed[pile_id] <= at_stop[unit] - before[unit], (pile_id, bills, at_stop)
+        assert 0 <= billed[pile_id] <= at_stop[unit] - before[unit], (pile_id, bills, at_stop)
     for unit in sim.state()["units"]:
         assert unit["power_w"] == 0 and unit["enable"] == 0, unit
         assert unit["watchdog_stopped_s"] is None, unit  # stopped by the station, not a watchdog
