@@ -56,6 +56,7 @@ class LivePort:
         self.meter_wh: int | None = None  # the last good reading
         self.baseline_wh: int | None = None  # the meter when the running session began
         self.amount_wh: int | None = None  # what the running session is to deliver
+        self.session_no = 0  # counts sessions: two cars asking the same amount are two sessions
 
     def session_wh(self) -> int:
         if self.amount_wh is None or self.baseline_wh is None or self.meter_wh is None:
@@ -65,6 +66,7 @@ class LivePort:
     def start_session(self, now_tick: int, limit: int) -> None:
         self.amount_wh = -(-limit // self.units.energy_per_wh)
         self.baseline_wh = self.meter_wh
+        self.session_no += 1
 
     def stop_session(self, now_tick: int) -> int:
         energy = self.session_wh() * self.units.energy_per_wh
@@ -96,7 +98,9 @@ class ControlLoop:
         self.miss_limit = miss_limit
         self.misses = dict.fromkeys(self.links, 0)
         self.status: dict[int, PileStatus | None] = dict.fromkeys(self.links)
-        self.commanded: dict[int, tuple[int, int] | None] = dict.fromkeys(self.links)
+        # (setpoint W, amount Wh, session number) each pile was last told to deliver.
+        self.commanded: dict[int, tuple[int, int, int] | None] = dict.fromkeys(self.links)
+        self.watchdog_written: set[int] = set()  # piles whose watchdog_s this run has set
         self.pile_faulted: set[int] = set()  # faulted by the loop (not by the operator)
         self.answered: set[int] = set()  # piles read well at least once since the start
         # A pile faulted for silence mid-session: (car, queue number, meter, tick) of its
@@ -388,7 +392,11 @@ class ControlLoop:
         if status is None or self.misses[pile_id]:
             return  # nothing is commanded blind
         # What the rules want of the pile: its rated power, for the session's amount.
-        want = None if port.amount_wh is None else (link.pile.rated_power_w, port.amount_wh)
+        want = (
+            None
+            if port.amount_wh is None
+            else (link.pile.rated_power_w, port.amount_wh, port.session_no)
+        )
         # A pile that dropped what it was told (its watchdog fired while the station hung, or
         # it rebooted) is told again. Only an idle pile counts: one read as charging may have
         # just reached its limit between the reads of one poll, and one that finished or
@@ -404,24 +412,22 @@ class ControlLoop:
                     return  # start only once the meter count the session starts from is known
                 if dropped:
                     log.warning("pile %s: not enabled any more; enabling again", link.pile.name)
-                elif (
-                    self.commanded[pile_id] is None
-                    and status.setpoint_w
-                    and (link.pile.has_energy_limit)
-                ):
-                    # Still running a session the station did not give it in this run (a
-                    # restart, a link that came back): a new limit would apply to that running
-                    # session and stop it short. End it, and start afresh for what is left
-                    # after the stop.
+                    self.watchdog_written.discard(pile_id)  # it may have rebooted
+                elif status.setpoint_w and link.pile.has_energy_limit:
+                    # Still running another session (the previous car's, cancelled; or one from
+                    # before a restart or an outage): a new limit would apply to that running
+                    # session and cut it short. End it, and start afresh after the stop.
                     await self._stop_and_read(pile_id)
                 # The limit is what is still to come: after a restart the pile may have
                 # delivered part of the session already.
                 left_wh = max(1, want[1] - port.session_wh())
                 limit = left_wh if link.pile.has_energy_limit else None
-                if link.pile.has_watchdog:
+                if link.pile.has_watchdog and pile_id not in self.watchdog_written:
                     await link.pile.set_watchdog(self.watchdog_s[pile_id])
+                    self.watchdog_written.add(pile_id)
                 await link.pile.enable(want[0], limit)
                 self.commanded[pile_id] = want
+                return  # a new session gets a whole watchdog period: no heartbeat needed now
             elif want is None and (
                 self.commanded[pile_id] is not None or status.state is PileState.CHARGING
             ):

@@ -105,10 +105,11 @@ class ReferencePile(LinkDevice):
         return int(field(regs, REF["power_w"].address, REF["power_w"]))
 
     async def enable(self, setpoint_w: int, limit_wh: int | None = None) -> None:
-        # Setpoint and limit first, then enable: a new session starts with its limit in place.
-        values = encode(Kind.U32, setpoint_w) + encode(Kind.U32, limit_wh or 0)
-        await self._write(REF["setpoint_w"].address, values)
-        await self._write(REF["enable"].address, [1])
+        # One write of enable, setpoint and limit (registers 0-4): the pile applies `enable`
+        # last (docs/registers.md), so the session starts with its limit in place, in one
+        # round trip.
+        values = [1, *encode(Kind.U32, setpoint_w), *encode(Kind.U32, limit_wh or 0)]
+        await self._write(REF["enable"].address, values)
 
     async def stop(self) -> None:
         await self._write(REF["enable"].address, [0])

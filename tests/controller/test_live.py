@@ -368,3 +368,20 @@ async def test_a_safe_stop_bills_stops_the_piles_and_the_cars_carry_on_after_it(
         ("V3", 2),
     ]
     assert [sim.model(u).meter_wh for u in (1, 2)] == [10_000, 6000]
+
+
+@pytest.mark.asyncio
+async def test_the_next_car_after_a_cancel_gets_a_session_of_its_own(rig: Rig) -> None:
+    s, sim = await modbus_station(rig)
+    s.request("V1", 10)  # P1
+    s.request("V2", 10)  # P2
+    s.request("V3", 10)  # P1's queue, behind V1: the same amount as V1
+    await s.loop.tick()
+    await s.run(300, every_s=5)  # 5 min at 30 kW: 2.5 kWh each
+    s.st.cancel(s.loop.now_tick(), "V1")  # V1 leaves mid-session; V3 is next at P1
+    await s.run(1800, every_s=5)
+    # V3's 10 kWh are a session of their own. Carried on in V1's running session, the pile
+    # would have stopped at V1's limit, 10 kWh from V1's start: only 7.5 kWh for V3.
+    by_car = {b.car: s.loop.units.kwh(b.energy) for b in s.bills}
+    assert by_car == {"V1": Fraction(5, 2), "V2": 10, "V3": 10}
+    assert sim.model(1).meter_wh == 12_500  # 2.5 kWh for V1 + 10 kWh for V3, all billed
