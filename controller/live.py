@@ -236,6 +236,13 @@ class ControlLoop:
             self.pile_faulted.discard(pile_id)
             st.recover(now, pile_id)
             return
+        await self._follow_session(pile_id, status, now)
+
+    async def _follow_session(self, pile_id: int, status: PileStatus, now: int) -> None:
+        """Feed the running session's reading to the rules, and end it when it is done."""
+        link, port = self.links[pile_id], self.ports[pile_id]
+        st = self.station
+        pile = st.pile_by_id[pile_id]
         req = pile.charging()
         if req is None:
             return
@@ -255,6 +262,8 @@ class ControlLoop:
                 st.reading(now, pile_id, energy)
             self.commanded[pile_id] = None
             st.complete(now, [pile_id])
+            # The next car's session starts now, not after every other pile's poll.
+            await self._command(pile_id)
 
     def _watch_meter(
         self, pile_id: int, status: PileStatus, meter_wh: int | None, now: int

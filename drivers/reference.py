@@ -83,14 +83,17 @@ class ReferencePile(LinkDevice):
         m = _METER
         meter = (block[m] << 48) | (block[m + 1] << 32) | (block[m + 2] << 16) | block[m + 3]
         meter_wh = self.guard.check(meter, self._clock(), sent_s)
-        # Read back what the pile was told: the controller repairs drift, it does not trust a cache.
-        holding = await self._read(Table.HOLDING, 0, 3)
+        if state in (PileState.FINISHED, PileState.FAULT):
+            # A finished or faulted pile has dropped `enable` by itself (docs/registers.md): no
+            # second round trip on the way to the next car's session.
+            setpoint_w = 0
+        else:
+            # Read back what the pile was told: the controller repairs drift, it does not trust
+            # a cache.
+            holding = await self._read(Table.HOLDING, 0, 3)
+            setpoint_w = ((holding[_SETPOINT] << 16) | holding[_SETPOINT + 1]) if holding[0] else 0
         return PileStatus(
-            state,
-            block[_FAULT],
-            (block[_POWER] << 16) | block[_POWER + 1],
-            ((holding[_SETPOINT] << 16) | holding[_SETPOINT + 1]) if holding[0] else 0,
-            meter_wh,
+            state, block[_FAULT], (block[_POWER] << 16) | block[_POWER + 1], setpoint_w, meter_wh
         )
 
     async def read_energy_wh(self) -> int:
