@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from controller.billing import Bill
 from controller.config import Config
 from controller.events import Event
 from controller.snapshot import restore, snapshot
@@ -102,6 +103,7 @@ class ControlLoop:
         self.commanded: dict[int, tuple[int, int, int] | None] = dict.fromkeys(self.links)
         self.watchdog_written: set[int] = set()  # piles whose watchdog_s this run has set
         self.pile_faulted: set[int] = set()  # faulted by the loop (not by the operator)
+        self._busy = asyncio.Lock()  # a tick, or a cancel that reads a meter: one at a time
         self.answered: set[int] = set()  # piles read well at least once since the start
         # A pile faulted for silence mid-session: (car, queue number, meter, tick) of its
         # last good reading, to bill what it delivered after it when it answers again.
@@ -186,8 +188,22 @@ class ControlLoop:
     async def tick(self) -> None:
         # All piles at once: TCP piles are independent, and piles sharing a serial bus take
         # turns on its link's lock, so one slow or dead device never holds up the others.
-        await asyncio.gather(*(self._poll(pile.id) for pile in self.station.piles))
-        await asyncio.gather(*(self._command(pile.id) for pile in self.station.piles))
+        async with self._busy:
+            await asyncio.gather(*(self._poll(pile.id) for pile in self.station.piles))
+            await asyncio.gather(*(self._command(pile.id) for pile in self.station.piles))
+
+    async def cancel(self, car: str) -> Bill | None:
+        """Cancel a car's request (RULES §3). A charging car's pile is stopped and its meter
+        read first, so the bill has every Wh up to the stop, not only up to the last poll.
+        Between ticks: no poll reads a meter meanwhile. Refused if the car is not in the
+        station (any more)."""
+        async with self._busy:
+            req = self.station.requests.get(car)
+            pile = None if req is None else req.pile
+            if pile is not None and pile.charging() is req and not self.misses[pile.id]:
+                await self._stop_and_read(pile.id)
+                self.commanded[pile.id] = None
+            return self.station.cancel(self.now_tick(), car)
 
     # -- reading -------------------------------------------------------------------------------
     async def _poll(self, pile_id: int) -> None:

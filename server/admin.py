@@ -227,7 +227,10 @@ class PileStopHandler(AdminHandler):
             )
         # The car leaves (station.cancel): stopping it and leaving it at the head of the queue
         # would only start it again.
-        made = loop.station.cancel(loop.now_tick(), req.car)
+        try:
+            made = await loop.cancel(req.car)
+        except Refused as exc:  # it left while its pile was being stopped and read
+            raise ApiError(409, exc.error, exc.reason) from None
         log.info("pile %s: session stopped by operator %s", pile.name, self.operator.username)
         names = await self.usernames([req.car])
         billed = self.bill(made, names)
@@ -279,7 +282,10 @@ class RemoveRequestHandler(AdminHandler):
             )
         names = {req.car: username}
         area = "charging" if req.pile is not None and req.pile.charging() is req else req.area
-        made = loop.station.cancel(loop.now_tick(), req.car)
+        try:
+            made = await loop.cancel(req.car)
+        except Refused as exc:  # it left while its pile was being stopped and read
+            raise ApiError(409, exc.error, exc.reason) from None
         log.info("request %s removed by operator %s", req.queue_no, self.operator.username)
         billed = self.bill(made, names)
         await self.audit(

@@ -79,6 +79,7 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
             asyncio.Queue()
         )
         self.writer: asyncio.Task[None] | None = None
+        self._cancels: set[asyncio.Task[None]] = set()  # kept alive until they are done
 
     def check_origin(self, origin: str) -> bool:
         return True  # the station's clients are apps on its LAN, not pages of another site
@@ -209,7 +210,19 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
     def _cancel(self, data: dict[str, Any]) -> None:
         loop = self.hub.loop
         assert loop is not None and self.car is not None
-        loop.station.cancel(loop.now_tick(), self.car)
+        car = self.car
+
+        async def cancel() -> None:
+            # The loop stops and reads a charging car's pile first: its bill (and `done`) come
+            # as events, in the socket's order; a refusal (it left meanwhile) is an error.
+            try:
+                await loop.cancel(car)
+            except Refused as exc:
+                self._fail(exc.error, exc.reason, None)
+
+        task = asyncio.ensure_future(cancel())
+        self._cancels.add(task)
+        task.add_done_callback(self._cancels.discard)
 
     def _status(self, data: dict[str, Any]) -> None:
         loop = self.hub.loop

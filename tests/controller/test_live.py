@@ -385,3 +385,18 @@ async def test_the_next_car_after_a_cancel_gets_a_session_of_its_own(rig: Rig) -
     by_car = {b.car: s.loop.units.kwh(b.energy) for b in s.bills}
     assert by_car == {"V1": Fraction(5, 2), "V2": 10, "V3": 10}
     assert sim.model(1).meter_wh == 12_500  # 2.5 kWh for V1 + 10 kWh for V3, all billed
+
+
+@pytest.mark.asyncio
+async def test_a_cancel_bills_every_wh_up_to_the_stop(rig: Rig) -> None:
+    s, sim = await modbus_station(rig)
+    s.request("V1", 10)
+    await s.loop.tick()
+    await s.run(300, every_s=5)  # 2.5 kWh at the last poll
+    rig.clock.advance(3)  # 3 s more at 30 kW before the user cancels: 25 Wh
+    bill = await s.loop.cancel("V1")
+    assert bill is not None
+    # 2500 Wh + 30,000 W * 3 s / 3600 = 2525 Wh: what the pile had delivered when it stopped,
+    # not only what the last poll saw.
+    assert s.loop.units.wh_floor(bill.energy) == 2525 == sim.model(1).meter_wh
+    assert sim.model(1).power_w == 0 and s.st.requests == {}
