@@ -165,32 +165,58 @@ class ControlLoop:
         on_tick: Callable[[], None] | None = None,
     ) -> None:
         """Tick every poll_s of station time, and sooner when a session should reach its amount
-        (so a completion is seen promptly even at bench speed-ups), until `stop` is set.
-        `on_tick` is called after every tick that ran to its end (the systemd watchdog)."""
+        (so a completion is seen promptly even at bench speed-ups), until `stop` is set. Such
+        an early tick reads only the piles whose sessions are due: the next car's start waits
+        for one pile's answer, not for every pile's. `on_tick` is called after every tick that
+        ran to its end (the systemd watchdog)."""
+        clock = asyncio.get_running_loop().time
+        full_due = 0.0  # when every pile is read next (event loop time)
+        only: list[int] | None = None
         while not stop.is_set():
+            full = only is None or clock() >= full_due
             try:
-                await self.tick()
+                await self.tick(None if full else only)
             except Exception:  # task boundary: a failed tick is logged; the next one runs
                 log.exception("control loop: tick failed")
             else:
                 if on_tick is not None:
                     on_tick()
-            now = self.now_tick()
-            wait_s = poll_s
-            for pile in self.station.piles:
-                if pile.meter is not None:
-                    until_s = (pile.end_estimate - now) / self.units.ticks_per_s
-                    if 0 < until_s < wait_s:
-                        wait_s = until_s
+            if full:
+                full_due = clock() + poll_s / scale
+            wait_s, only = self._next_wake(max(0.0, full_due - clock()) * scale)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait_s / scale)
 
-    async def tick(self) -> None:
+    def _next_wake(self, until_full_s: float) -> tuple[float, list[int] | None]:
+        """Station seconds to the next tick, and the piles it reads (None: all of them)."""
+        now = self.now_tick()
+        due: list[tuple[float, int]] = []
+        for pile in self.station.piles:
+            if pile.meter is not None:
+                until_s = (pile.end_estimate - now) / self.units.ticks_per_s
+                if 0 < until_s < until_full_s:
+                    due.append((until_s, pile.id))
+        if not due:
+            return until_full_s, None
+        first_s = min(until_s for until_s, _ in due)
+        # Sessions due within a millisecond of the first are read by the same tick.
+        return first_s, [pile_id for until_s, pile_id in due if until_s <= first_s + 0.001]
+
+    async def tick(self, only: list[int] | None = None) -> None:
+        """Read the piles (all, or `only` those), then command them."""
         # All piles at once: TCP piles are independent, and piles sharing a serial bus take
         # turns on its link's lock, so one slow or dead device never holds up the others.
+        if only is None:
+            pile_ids = [pile.id for pile in self.station.piles]
+        else:  # and the piles whose new sessions wait for their first command
+            pile_ids = [p.id for p in self.station.piles if p.id in only or self._unstarted(p.id)]
         async with self._busy:
-            await asyncio.gather(*(self._poll(pile.id) for pile in self.station.piles))
-            await asyncio.gather(*(self._command(pile.id) for pile in self.station.piles))
+            await asyncio.gather(*(self._poll(pile_id) for pile_id in pile_ids))
+            await asyncio.gather(*(self._command(pile_id) for pile_id in pile_ids))
+
+    def _unstarted(self, pile_id: int) -> bool:
+        port, commanded = self.ports[pile_id], self.commanded[pile_id]
+        return port.amount_wh is not None and (commanded is None or commanded[2] != port.session_no)
 
     async def cancel(self, car: str) -> Bill | None:
         """Cancel a car's request (RULES §3). A charging car's pile is stopped and its meter
@@ -209,6 +235,7 @@ class ControlLoop:
     async def _poll(self, pile_id: int) -> None:
         link = self.links[pile_id]
         port = self.ports[pile_id]
+        asked = self.now_tick()
         try:
             status = await link.pile.read_status()
             meter_wh = status.meter_wh if link.meter is None else await link.meter.read_energy_wh()
@@ -252,9 +279,9 @@ class ControlLoop:
             self.pile_faulted.discard(pile_id)
             st.recover(now, pile_id)
             return
-        await self._follow_session(pile_id, status, now)
+        await self._follow_session(pile_id, status, now, asked)
 
-    async def _follow_session(self, pile_id: int, status: PileStatus, now: int) -> None:
+    async def _follow_session(self, pile_id: int, status: PileStatus, now: int, asked: int) -> None:
         """Feed the running session's reading to the rules, and end it when it is done."""
         link, port = self.links[pile_id], self.ports[pile_id]
         st = self.station
@@ -266,6 +293,9 @@ class ControlLoop:
             return
         energy = port.session_energy(now)
         st.reading(now, pile_id, energy)
+        # The pile counted this energy before its answer came: the session's end is that much
+        # sooner than the rules' estimate from now (the loop wakes for it).
+        pile.end_estimate -= now - asked
         done = energy >= req.wanted or (
             status.state is PileState.FINISHED
             and self.commanded[pile_id] is not None
