@@ -10,14 +10,13 @@ never counts as "0 W" or "free".
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from controller.billing import Bill
 from controller.config import Config
-from controller.events import Event
+from controller.events import ChargingStarted, Event
 from controller.snapshot import restore, snapshot
 from controller.station import Station
 from controller.units import Units
@@ -94,7 +93,12 @@ class ControlLoop:
         self.units = Units.for_powers([p.power_w for p in config.piles])
         self.links = dict(links)
         self.ports = {p.id: LivePort(self.units) for p in config.piles}
-        self.station = Station(config, self.ports, self.units, publish)
+        self._outward = publish
+        self.station = Station(config, self.ports, self.units, self._published)
+        # Set when a session starts between ticks (a request, a cancel): the loop ticks at once
+        # to command its pile, instead of at its next poll.
+        self._wake = asyncio.Event()
+        self._in_tick = False
         self.clock = clock
         self.miss_limit = miss_limit
         self.misses = dict.fromkeys(self.links, 0)
@@ -113,6 +117,12 @@ class ControlLoop:
         # (tick, power) when a pile's meter stopped moving while the pile delivered power.
         self.still_since: dict[int, tuple[int, int] | None] = dict.fromkeys(self.links)
         self.watchdog_s = {p.id: p.watchdog_s for p in config.piles}
+
+    def _published(self, event: Event) -> None:
+        if isinstance(event, ChargingStarted) and not self._in_tick:
+            self._wake.set()
+        if self._outward is not None:
+            self._outward(event)
 
     def now_tick(self) -> int:
         return round(self.clock() * self.units.ticks_per_s)
@@ -184,8 +194,21 @@ class ControlLoop:
             if full:
                 full_due = clock() + poll_s / scale
             wait_s, only = self._next_wake(max(0.0, full_due - clock()) * scale)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait_s / scale)
+            if await self._sleep(stop, wait_s / scale) and only is None:
+                only = []  # woken for a new session: its pile is read and commanded
+
+    async def _sleep(self, stop: asyncio.Event, real_s: float) -> bool:
+        """Wait real_s, or less if the loop is stopped or woken; whether it was woken."""
+        if not self._wake.is_set():
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            _, pending = await asyncio.wait(
+                waits, timeout=real_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiting in pending:
+                waiting.cancel()
+        woken = self._wake.is_set()
+        self._wake.clear()
+        return woken
 
     def _next_wake(self, until_full_s: float) -> tuple[float, list[int] | None]:
         """Station seconds to the next tick, and the piles it reads (None: all of them)."""
@@ -211,8 +234,12 @@ class ControlLoop:
         else:  # and the piles whose new sessions wait for their first command
             pile_ids = [p.id for p in self.station.piles if p.id in only or self._unstarted(p.id)]
         async with self._busy:
-            await asyncio.gather(*(self._poll(pile_id) for pile_id in pile_ids))
-            await asyncio.gather(*(self._command(pile_id) for pile_id in pile_ids))
+            self._in_tick = True
+            try:
+                await asyncio.gather(*(self._poll(pile_id) for pile_id in pile_ids))
+                await asyncio.gather(*(self._command(pile_id) for pile_id in pile_ids))
+            finally:
+                self._in_tick = False
 
     def _unstarted(self, pile_id: int) -> bool:
         port, commanded = self.ports[pile_id], self.commanded[pile_id]
