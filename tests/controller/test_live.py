@@ -400,3 +400,25 @@ async def test_a_cancel_bills_every_wh_up_to_the_stop(rig: Rig) -> None:
     # not only what the last poll saw.
     assert s.loop.units.wh_floor(bill.energy) == 2525 == sim.model(1).meter_wh
     assert sim.model(1).power_w == 0 and s.st.requests == {}
+
+
+@pytest.mark.asyncio
+async def test_a_session_started_between_ticks_is_commanded_at_once() -> None:
+    clock = FakeClock()
+    clock.advance(SIX)
+    pile_p1 = SimPile("P1", 30_000, clock)
+    s = Station({1: PileLink(pile_p1)}, clock, 30)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(s.loop.run(stop, poll_s=3600))  # the next poll: an hour away
+    try:
+        async with asyncio.timeout(5):
+            while not s.loop.answered:  # the first tick has read the pile
+                await asyncio.sleep(0.01)
+        s.request("V1", 10)  # from a WebSocket, between ticks
+        async with asyncio.timeout(1):  # not an hour later
+            while s.loop.commanded[1] is None:
+                await asyncio.sleep(0.01)
+        assert pile_p1.model.enabled
+    finally:
+        stop.set()
+        await runner
