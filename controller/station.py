@@ -310,25 +310,10 @@ class Station:
         its own, priced at the period of at_tick (the last good reading), and the car, if still
         in the station, wants that much less."""
         pile = self._pile(pile_id)
-        self._bill_ids += 1
-        bill = Bill(
-            bill_id=self._bill_ids,
-            car=car,
-            queue_no=queue_no,
-            pile_id=pile.id,
-            pile_name=pile.name,
-            start_tick=at_tick,
-            end_tick=at_tick,
-            energy=energy,
-            charge_fee=self.tariff.charge_fee(at_tick, at_tick, energy),
-            service_fee=self.tariff.service_fee(energy),
-            reason=EndReason.FAULT,
+        charge_fee = self.tariff.charge_fee(at_tick, at_tick, energy)
+        bill = self._bill(
+            now_tick, pile, car, queue_no, at_tick, at_tick, energy, charge_fee, EndReason.FAULT
         )
-        totals = pile.totals
-        totals.energy += energy
-        totals.charge_fee += bill.charge_fee
-        totals.service_fee += bill.service_fee
-        self._publish(SessionEnded(now_tick, bill))
         req = self.requests.get(car)
         if req is not None:
             req.wanted = max(0, req.wanted - energy)
@@ -514,27 +499,52 @@ class Station:
         energy = pile.port.stop_session(now_tick)
         meter.reading(now_tick, energy)
         pile.meter = None
+        pile.totals.sessions += 1
+        pile.totals.charging_ticks += now_tick - meter.start_tick
+        req.wanted = max(0, req.wanted - energy)
+        return self._bill(
+            now_tick,
+            pile,
+            req.car,
+            req.queue_no,
+            meter.start_tick,
+            now_tick,
+            energy,
+            meter.charge_fee,
+            reason,
+        )
+
+    def _bill(
+        self,
+        now_tick: int,
+        pile: Pile,
+        car: str,
+        queue_no: str,
+        start_tick: int,
+        end_tick: int,
+        energy: int,
+        charge_fee: int,
+        reason: EndReason,
+    ) -> Bill:
+        """A bill for energy a pile delivered to a car: counted in the pile's totals, and
+        published."""
         self._bill_ids += 1
         bill = Bill(
             bill_id=self._bill_ids,
-            car=req.car,
-            queue_no=req.queue_no,
+            car=car,
+            queue_no=queue_no,
             pile_id=pile.id,
             pile_name=pile.name,
-            start_tick=meter.start_tick,
-            end_tick=now_tick,
+            start_tick=start_tick,
+            end_tick=end_tick,
             energy=energy,
-            charge_fee=meter.charge_fee,
+            charge_fee=charge_fee,
             service_fee=self.tariff.service_fee(energy),
             reason=reason,
         )
-        totals = pile.totals
-        totals.sessions += 1
-        totals.charging_ticks += now_tick - meter.start_tick
-        totals.energy += energy
-        totals.charge_fee += bill.charge_fee
-        totals.service_fee += bill.service_fee
-        req.wanted = max(0, req.wanted - energy)
+        pile.totals.energy += energy
+        pile.totals.charge_fee += bill.charge_fee
+        pile.totals.service_fee += bill.service_fee
         self._publish(SessionEnded(now_tick, bill))
         return bill
 

@@ -12,7 +12,6 @@ import select
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -136,14 +135,3 @@ class PileSimProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-def wait_for(check: Any, timeout_s: float, what: str, every_s: float = 0.02) -> Any:
-    """Poll `check()` until it returns something true; LaunchError naming `what` on timeout."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise LaunchError(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(every_s)

@@ -31,6 +31,8 @@ from typing import IO
 
 import pytest
 
+from tests.server.serve_process import start_serve
+
 BIN = Path(sys.executable).parent
 STATION = BIN / "charge-station"
 CLIENT = BIN / "charge-client"
@@ -155,17 +157,8 @@ def start_station(directory: Path, *, scale: int, queue_len: int = 2, tls: bool 
         )
     )
     state = directory / "state"
-    proc = subprocess.Popen(
-        [str(STATION), "serve", "--config", str(config), "--state", str(state)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.fullmatch(r"station listening on (https?://\S+)\n", line)
-    assert match, line
-    return Station(match.group(1), state, proc)
+    proc, url = start_serve(config, state, stderr=subprocess.DEVNULL)
+    return Station(url, state, proc)
 
 
 STOPPING: list[subprocess.Popen[str]] = []

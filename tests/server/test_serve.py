@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -14,7 +13,8 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import websocket_connect
 
-SCRIPT = Path(sys.executable).parent / "charge-station"
+from tests.server.serve_process import SCRIPT, start_serve
+
 CONFIG = """
 [clock]
 scale = 600            # ten station minutes a real second
@@ -69,18 +69,10 @@ async def test_serve_register_charge_history_and_sigterm(tmp_path: Path) -> None
 
 
 def start(config: Path, state: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [str(SCRIPT), "serve", "--config", str(config), "--state", str(state)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("station listening on http://"), line + (
-        proc.stderr.read() if proc.stderr else ""
-    )
-    return proc, line.split("http://")[1].strip()
+    """The station, and its HOST:PORT."""
+    proc, url = start_serve(config, state)
+    assert url.startswith("http://"), url
+    return proc, url.removeprefix("http://")
 
 
 @pytest.mark.asyncio

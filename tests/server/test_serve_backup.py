@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 from urllib.parse import urlencode
@@ -17,25 +16,7 @@ from tornado.websocket import websocket_connect
 
 from controller.storage import Storage
 from controller.storage_schema import SCHEMA_VERSION
-
-SCRIPT = Path(sys.executable).parent / "charge-station"
-CONFIG = """
-[clock]
-scale = 600
-
-[server]
-port = 0
-poll_s = 2
-
-[accounts]
-bench_registration_code = "bench-only-code"
-
-[[piles]]
-id = 1
-name = "A"
-mode = "fast"
-power_kw = 30
-"""
+from tests.server.test_serve import CONFIG, SCRIPT, start
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -62,17 +43,8 @@ async def test_backup_of_a_running_station_has_its_bills(tmp_path: Path) -> None
     config = tmp_path / "station.toml"
     config.write_text(CONFIG)
     state = tmp_path / "state"
-    proc = subprocess.Popen(
-        [str(SCRIPT), "serve", "--config", str(config), "--state", str(state)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, base = start(config, state)
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("station listening on http://"), line
-        base = line.split("http://")[1].strip()
         await charge(base, "ann", 2)
         await charge(base, "ben", 3)
 
