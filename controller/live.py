@@ -241,9 +241,16 @@ class ControlLoop:
             finally:
                 self._in_tick = False
 
+    def _want(self, pile_id: int) -> tuple[int, int, int] | None:
+        """What the rules want of the pile: its rated power, for the session's amount."""
+        port = self.ports[pile_id]
+        if port.amount_wh is None:
+            return None
+        return (self.links[pile_id].pile.rated_power_w, port.amount_wh, port.session_no)
+
     def _unstarted(self, pile_id: int) -> bool:
-        port, commanded = self.ports[pile_id], self.commanded[pile_id]
-        return port.amount_wh is not None and (commanded is None or commanded[2] != port.session_no)
+        want = self._want(pile_id)
+        return want is not None and self.commanded[pile_id] != want
 
     async def cancel(self, car: str) -> Bill | None:
         """Cancel a car's request (RULES §3). A charging car's pile is stopped and its meter
@@ -473,12 +480,7 @@ class ControlLoop:
         status = self.status[pile_id]
         if status is None or self.misses[pile_id]:
             return  # nothing is commanded blind
-        # What the rules want of the pile: its rated power, for the session's amount.
-        want = (
-            None
-            if port.amount_wh is None
-            else (link.pile.rated_power_w, port.amount_wh, port.session_no)
-        )
+        want = self._want(pile_id)
         # A pile that dropped what it was told (its watchdog fired while the station hung, or
         # it rebooted) is told again. Only an idle pile counts: one read as charging may have
         # just reached its limit between the reads of one poll, and one that finished or
