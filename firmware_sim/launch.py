@@ -134,4 +134,3 @@ class PileSimProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
