@@ -93,7 +93,8 @@ class ControlLoop:
         self.units = Units.for_powers([p.power_w for p in config.piles])
         self.links = dict(links)
         self.ports = {p.id: LivePort(self.units) for p in config.piles}
-        self._outward = publish
+        # Where the rules' events go: the station's door (controller.door) sets it.
+        self.outward = publish
         self.station = Station(config, self.ports, self.units, self._published)
         # Set when a session starts between ticks (a request, a cancel): the loop ticks at once
         # to command its pile, instead of at its next poll.
@@ -121,8 +122,8 @@ class ControlLoop:
     def _published(self, event: Event) -> None:
         if isinstance(event, ChargingStarted) and not self._in_tick:
             self._wake.set()
-        if self._outward is not None:
-            self._outward(event)
+        if self.outward is not None:
+            self.outward(event)
 
     def now_tick(self) -> int:
         return round(self.clock() * self.units.ticks_per_s)

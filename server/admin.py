@@ -17,8 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from controller.billing import Bill
-from controller.live import ControlLoop
-from controller.station import Pile, Refused, Request
+from controller.door import Door, PileView, Refused, RequestView
 from controller.storage import StorageError
 from controller.units import round_half_up
 from server.accounts import Claims
@@ -34,6 +33,7 @@ from server.admin_reports import (
 from server.app import ApiHandler
 from server.bills_view import stamp
 from server.errors import ApiError
+from server.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +53,18 @@ class AdminHandler(ApiHandler):
         self.operator = claims
 
     # -- the station ---------------------------------------------------------------------------
-    def control(self) -> ControlLoop:
+    def door(self) -> Door:
         hub = self.ctx.hub
-        if hub is None or hub.loop is None:
+        if hub is None or hub.door is None:
             raise ApiError(503, "station_not_ready", "充电站未运行 (the station is not running)")
-        return hub.loop
+        return hub.door
 
     def wall_now(self) -> datetime:
         """The station's wall clock (the one bills are dated by)."""
         hub = self.ctx.hub
         return hub.wall_clock() if hub is not None else datetime.now(UTC)
 
-    def pile(self) -> Pile:
+    def pile(self) -> PileView:
         """The pile named by the `stationId` parameter."""
         number = self._body().get("stationId") if self.request.method == "POST" else None
         # A JSON body may give the number as a number; param() takes strings only.
@@ -76,7 +76,7 @@ class AdminHandler(ApiHandler):
             raise ApiError(
                 400, "bad_stationId", "stationId 须是整数 (stationId: a whole pile number)"
             ) from None
-        pile = self.control().station.pile_by_id.get(pile_id)
+        pile = self.door().pile(pile_id)
         if pile is None:
             raise ApiError(404, "unknown_pile", f"没有 {pile_id} 号充电桩 (no pile {pile_id})")
         return pile
@@ -107,72 +107,72 @@ class AdminHandler(ApiHandler):
         names = await self.ctx.storage.usernames(int(car) for car in cars if car.isdigit())
         return {str(user_id): name for user_id, name in names.items()}
 
-    def car(self, req: Request, names: dict[str, str]) -> dict[str, Any]:
+    def car(self, req: RequestView, names: dict[str, str]) -> dict[str, Any]:
         """A car as the operator sees it: the user's view of the request (server.hub) with the
         user, the battery capacity if given, and when it was queued (RULES §8)."""
-        hub = self.ctx.hub
-        loop = self.control()
-        assert hub is not None
-        units = loop.units
-        waited_s = units.seconds(max(0, loop.now_tick() - req.queued_tick))
-        capacity = None
-        if req.capacity is not None:
-            capacity = float(round_half_up(units.kwh(req.capacity), 2))
-        return {
-            "username": names.get(req.car, req.car),
-            **hub.state(req),
-            "capacity": capacity,
-            "queuedAt": stamp(self.wall_now() - timedelta(seconds=float(waited_s)), self.ctx.tz),
-            "waitedSeconds": int(round_half_up(waited_s, 0)),
-        }
+        return car_view(req, names, self.wall_now(), self.ctx.tz)
 
     def bill(self, bill: Bill | None, names: dict[str, str]) -> dict[str, Any] | None:
         """A bill the action just made, as the operator's answer shows it. The stored bill (with
         the id the user sees) is written and sent to the user by the hub, as for any bill."""
         if bill is None:
             return None
-        units = self.control().units
+        shown_bill = self.door().bill_view(bill)
         shown = amounts(
             1,
-            units.hours(bill.end_tick - bill.start_tick),
-            units.kwh(bill.energy),
-            units.yuan(bill.charge_fee),
-            units.yuan(bill.service_fee),
+            shown_bill.duration_h,
+            shown_bill.energy_kwh,
+            shown_bill.charge_fee_yuan,
+            shown_bill.service_fee_yuan,
         )
         del shown["sessions"]
         user = names.get(bill.car, bill.car)
         return {"username": user, "queueNo": bill.queue_no, "reason": bill.reason.value, **shown}
 
 
+def car_view(
+    req: RequestView, names: dict[str, str], wall_now: datetime, tz: Any
+) -> dict[str, Any]:
+    """A car as the operator sees it (the answers of /admin/piles and /admin/queues, and the
+    operators' live feed)."""
+    waited_s = req.waited_s
+    capacity = None if req.capacity_kwh is None else float(round_half_up(req.capacity_kwh, 2))
+    return {
+        "username": names.get(req.car, req.car),
+        **Hub.state(req),
+        "capacity": capacity,
+        "queuedAt": stamp(wall_now - timedelta(seconds=float(waited_s)), tz),
+        "waitedSeconds": int(round_half_up(waited_s, 0)),
+    }
+
+
+def pile_view(pile: PileView, names: dict[str, str], wall_now: datetime, tz: Any) -> dict[str, Any]:
+    """A pile as /admin/piles shows it: state, totals since start-up, queue (RULES §8)."""
+    return {
+        "stationId": pile.id,
+        "name": pile.name,
+        "mode": pile.mode.value,
+        "powerKw": pile.power_w / 1000,
+        "state": pile.state.value,
+        **amounts(
+            pile.sessions,
+            pile.charging_h,
+            pile.energy_kwh,
+            pile.charge_fee_yuan,
+            pile.service_fee_yuan,
+        ),
+        "queue": [car_view(req, names, wall_now, tz) for req in pile.queue],
+    }
+
+
 class PilesHandler(AdminHandler):
     """GET /admin/piles: every pile's state, totals since start-up and queue (RULES §8)."""
 
     async def get(self) -> None:
-        loop = self.control()
-        st = loop.station
-        units = loop.units
-        names = await self.usernames(r.car for p in st.piles for r in p.queue)
-        piles = []
-        for pile in st.piles:
-            t = pile.totals
-            piles.append(
-                {
-                    "stationId": pile.id,
-                    "name": pile.name,
-                    "mode": pile.mode.value,
-                    "powerKw": pile.power_w / 1000,
-                    "state": pile.state.value,
-                    **amounts(
-                        t.sessions,
-                        units.hours(t.charging_ticks),
-                        units.kwh(t.energy),
-                        units.yuan(t.charge_fee),
-                        units.yuan(t.service_fee),
-                    ),
-                    "queue": [self.car(req, names) for req in pile.queue],
-                }
-            )
-        self.reply({"code": 200, "piles": piles})
+        piles = self.door().piles()
+        names = await self.usernames(r.car for p in piles for r in p.queue)
+        now = self.wall_now()
+        self.reply({"code": 200, "piles": [pile_view(p, names, now, self.ctx.tz) for p in piles]})
 
 
 class PileOffHandler(AdminHandler):
@@ -180,10 +180,10 @@ class PileOffHandler(AdminHandler):
     and billed, and the pile's cars move to the priority line."""
 
     async def post(self) -> None:
-        loop = self.control()
+        door = self.door()
         pile = self.pile()
         try:
-            made = loop.station.switch_off(loop.now_tick(), pile.id)
+            made = door.switch_off(pile.id)
         except Refused as exc:
             raise ApiError(409, exc.error, exc.reason) from None
         log.info("pile %s: switched off by operator %s", pile.name, self.operator.username)
@@ -196,51 +196,50 @@ class PileOffHandler(AdminHandler):
                 "billedQueueNo": None if billed is None else billed["queueNo"],
             },
         )
-        self.reply({"code": 200, "stationId": pile.id, "state": pile.state.value, "bill": billed})
+        state = door.pile(pile.id)
+        assert state is not None
+        self.reply({"code": 200, "stationId": pile.id, "state": state.state.value, "bill": billed})
 
 
 class PileOnHandler(AdminHandler):
     """POST /admin/piles/on: a recovery (RULES §4); a faulted pile recovers only when fixed."""
 
     async def post(self) -> None:
-        loop = self.control()
+        door = self.door()
         pile = self.pile()
         try:
-            loop.station.switch_on(loop.now_tick(), pile.id)
+            door.switch_on(pile.id)
         except Refused as exc:
             raise ApiError(409, exc.error, exc.reason) from None
         log.info("pile %s: switched on by operator %s", pile.name, self.operator.username)
         await self.audit("pile_on", {"stationId": pile.id, "name": pile.name})
-        self.reply({"code": 200, "stationId": pile.id, "state": pile.state.value})
+        state = door.pile(pile.id)
+        assert state is not None
+        self.reply({"code": 200, "stationId": pile.id, "state": state.state.value})
 
 
 class PileStopHandler(AdminHandler):
     """POST /admin/piles/stop: the session at the pile ends with a bill and the car leaves."""
 
     async def post(self) -> None:
-        loop = self.control()
+        door = self.door()
         pile = self.pile()
-        req = pile.charging()
-        if req is None:
-            raise ApiError(
-                409, "no_session", f"{pile.name} 桩没有在充电 (pile {pile.name} is not charging)"
-            )
-        # The car leaves (station.cancel): stopping it and leaving it at the head of the queue
-        # would only start it again.
+        head = pile.queue[0] if pile.queue else None
         try:
-            made = await loop.cancel(req.car)
-        except Refused as exc:  # it left while its pile was being stopped and read
+            car, made = await door.stop_session(pile.id)
+        except Refused as exc:  # not charging, or it left while its pile was stopped and read
             raise ApiError(409, exc.error, exc.reason) from None
+        assert head is not None and head.car == car
         log.info("pile %s: session stopped by operator %s", pile.name, self.operator.username)
-        names = await self.usernames([req.car])
+        names = await self.usernames([car])
         billed = self.bill(made, names)
         await self.audit(
             "stop_session",
             {
                 "stationId": pile.id,
                 "name": pile.name,
-                "username": names.get(req.car, req.car),
-                "queueNo": req.queue_no,
+                "username": names.get(car, car),
+                "queueNo": head.queue_no,
             },
         )
         self.reply({"code": 200, "stationId": pile.id, "bill": billed})
@@ -250,9 +249,9 @@ class QueuesHandler(AdminHandler):
     """GET /admin/queues: the waiting area in arrival order and each mode's priority line."""
 
     async def get(self) -> None:
-        st = self.control().station
-        lines = {mode.value: list(line) for mode, line in st.priority.items()}
-        waiting = list(st.waiting)
+        queues = self.door().queues()
+        lines = {mode.value: list(line) for mode, line in queues.priority.items()}
+        waiting = list(queues.waiting)
         names = await self.usernames(r.car for line in [waiting, *lines.values()] for r in line)
         self.reply(
             {
@@ -270,20 +269,20 @@ class RemoveRequestHandler(AdminHandler):
     that was charging gets its bill."""
 
     async def post(self) -> None:
-        loop = self.control()
+        door = self.door()
         username = self.param("username")
         assert username is not None
         # NFC, as accounts store names: the same name typed on two keyboards is one name.
         user = await self.ctx.storage.user_by_name(unicodedata.normalize("NFC", username))
-        req = loop.station.requests.get(str(user.id)) if user is not None else None
+        req = door.request_of(str(user.id)) if user is not None else None
         if req is None:
             raise ApiError(
                 404, "not_in_station", f"{username} 没有请求 ({username} has no request)"
             )
         names = {req.car: username}
-        area = "charging" if req.pile is not None and req.pile.charging() is req else req.area
+        area = req.area
         try:
-            made = await loop.cancel(req.car)
+            made = await door.cancel(req.car)
         except Refused as exc:  # it left while its pile was being stopped and read
             raise ApiError(409, exc.error, exc.reason) from None
         log.info("request %s removed by operator %s", req.queue_no, self.operator.username)
@@ -312,8 +311,8 @@ class ReportsHandler(AdminHandler):
         bills = await self.ctx.storage.bills_between(midnight(first, tz), midnight(after, tz))
         hub = self.ctx.hub
         piles = {}
-        if hub is not None and hub.loop is not None:
-            piles = {p.id: p.name for p in hub.loop.station.piles}
+        if hub is not None and hub.door is not None:
+            piles = hub.door.pile_names()
         body = report(bills, piles)
         last = after - timedelta(days=1)
         self.reply(

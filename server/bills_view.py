@@ -19,6 +19,11 @@ def _shown(value: Fraction, places: int = 2) -> Decimal:
     return round_half_up(value, places)
 
 
+def shown(value: Fraction) -> float:
+    """An exact kWh or yuan amount as the API shows it: a number rounded half up to 0.01."""
+    return float(round_half_up(value, 2))
+
+
 def stamp(moment: datetime, tz: tzinfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import tornado.websocket
 
-from controller.station import Refused
+from controller.door import Refused
 from controller.values import Mode
 from server.accounts import AccountError, Claims
 from server.hub import Hub, Message
@@ -111,8 +111,8 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
     # -- opening -------------------------------------------------------------------------------
     def open(self, *args: Any, **kwargs: Any) -> None:
         self.writer = asyncio.ensure_future(self._write_all())
-        loop = self.hub.loop
-        assert loop is not None
+        door = self.hub.door
+        assert door is not None
         token = self.get_query_argument("token", "") or _bearer(self.request.headers)
         try:
             claims = self.verify(token)
@@ -120,13 +120,12 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
             self._fail(exc.error, exc.msg, CLOSE_BAD_TOKEN)
             return
         car = str(claims.user_id)
-        st = loop.station
-        req = st.requests.get(car)
-        if req is not None:
+        view = door.request_of(car)
+        if view is not None:
             # Resume: the opening's mode and quantity are ignored; changes go through revise.
             self.car = car
             self.hub.join(car, self)
-            self.send(self.hub.message("resumed", req))
+            self.send(self.hub.message("resumed", view))
             return
         try:
             mode = parse_mode(self.get_query_argument("mode", None))
@@ -144,15 +143,14 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
             self._fail(exc.error, exc.msg, CLOSE_BAD_INPUT)
             return
         # The answer to the opening goes first, although the request may be called to a pile
-        # (and those messages queued) before st.request returns: its place is kept by a future,
-        # and `queued` goes out once the request is on disk.
+        # (and those messages queued) before the request returns: its place is kept by a
+        # future, and `queued` goes out once the request is on disk.
         first: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self.send(first)
         self.car = car
         self.hub.join(car, self)
         try:
-            capacity = None if capacity_wh is None else loop.units.energy_from_wh(capacity_wh)
-            req = st.request(loop.now_tick(), car, mode, loop.units.energy_from_wh(wh), capacity)
+            view = door.request(car, mode, wh, capacity_wh)
         except Refused as exc:
             self.hub.leave(car, self)
             self.car = None
@@ -160,7 +158,7 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
             self.outbox.put_nowait((None, CLOSE_REFUSED))
             return
         queued = self.hub.confirmed(
-            self.hub.message("queued", req, msg="您已经成功进入队列，请等待")
+            self.hub.message("queued", view, msg="您已经成功进入队列，请等待")
         )
         queued.add_done_callback(lambda saved: first.set_result(saved.result()))
 
@@ -196,27 +194,26 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
             self._fail(exc.error, exc.reason, None)
 
     def _revise(self, data: dict[str, Any]) -> None:
-        loop = self.hub.loop
-        assert loop is not None and self.car is not None
+        door = self.hub.door
+        assert door is not None and self.car is not None
         if "mode" not in data and "quantity" not in data:
             raise BadInput("nothing_to_revise", "revise 须给出 mode 或 quantity")
         mode = parse_mode(data["mode"]) if "mode" in data else None
-        energy = None
+        wh = None
         if "quantity" in data:
             wh = parse_quantity(data["quantity"], self.max_quantity_kwh)
-            energy = loop.units.energy_from_wh(wh)
-        loop.station.change(loop.now_tick(), self.car, mode, energy)
+        door.change(self.car, mode, wh)
 
     def _cancel(self, data: dict[str, Any]) -> None:
-        loop = self.hub.loop
-        assert loop is not None and self.car is not None
+        door = self.hub.door
+        assert door is not None and self.car is not None
         car = self.car
 
         async def cancel() -> None:
             # The loop stops and reads a charging car's pile first: its bill (and `done`) come
             # as events, in the socket's order; a refusal (it left meanwhile) is an error.
             try:
-                await loop.cancel(car)
+                await door.cancel(car)
             except Refused as exc:
                 self._fail(exc.error, exc.reason, None)
 
@@ -225,12 +222,12 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
         task.add_done_callback(self._cancels.discard)
 
     def _status(self, data: dict[str, Any]) -> None:
-        loop = self.hub.loop
-        assert loop is not None and self.car is not None
-        req = loop.station.requests.get(self.car)
-        if req is None:
+        door = self.hub.door
+        assert door is not None and self.car is not None
+        view = door.request_of(self.car)
+        if view is None:
             raise BadInput("not_in_station", "您没有在排队的请求 (no request)")
-        self.send(self.hub.message("status", req))
+        self.send(self.hub.message("status", view))
 
 
 OPERATIONS: dict[str, Callable[[ChargeSocket, dict[str, Any]], None]] = {

@@ -1,6 +1,6 @@
 """Between the rules and the sockets: station events become messages to each user's sockets.
 
-The controller publishes events (controller.events); the hub stores bills (off the event loop,
+The hub follows the station's door (controller.door): it stores bills (off the event loop,
 through the storage), works out each request's state, and queues one message per event on every
 socket of the request's user. Each socket has one outgoing queue drained by one writer, so the
 messages of a user arrive in the order things happened, a stored bill included.
@@ -15,22 +15,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from controller.billing import Bill, EndReason
+from controller.door import Door, Progress, RequestView, StreamEvent
 from controller.events import (
     Called,
     ChargingStarted,
     Displaced,
     Done,
-    Event,
     Revised,
     SessionEnded,
 )
-from controller.live import ControlLoop
-from controller.station import Area, Request
 from controller.storage import AsyncStorage, StorageError
 from controller.storage_schema import StoredBill
-from controller.units import round_half_up
-from controller.values import Mode
-from server.bills_view import log_entry
+from server.bills_view import log_entry, shown
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +53,7 @@ class Hub:
         self.storage = storage
         self.tz = tz
         self.wall_clock = wall_clock  # real date and time, for the bills' times
-        self.loop: ControlLoop | None = None
+        self.door: Door | None = None
         self.sockets: dict[str, set[Outbox]] = {}
         self._ahead: dict[str, int | None] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -65,8 +61,10 @@ class Hub:
         # reply that promises a place (`queued`) goes out only after it.
         self.persisted: Callable[[], Awaitable[None]] | None = None
 
-    def attach(self, loop: ControlLoop) -> None:
-        self.loop = loop
+    def attach(self, door: Door) -> None:
+        """Take the station's door and follow its event stream."""
+        self.door = door
+        door.subscribe(self.publish)
 
     def confirmed(self, message: Message) -> asyncio.Future[Message]:
         """`message`, once the state it tells of is saved (a crash after it loses nothing)."""
@@ -112,87 +110,61 @@ class Hub:
             socket.send(message, close=close)
 
     # -- state ---------------------------------------------------------------------------------
-    def _ahead_of(self, req: Request, lines: dict[Mode, dict[str, int]] | None = None) -> int:
-        """Cars ahead: in the pile queue once called, in its line while waiting."""
-        if req.area is Area.QUEUE and req.pile is not None:
-            return req.pile.queue.index(req)
-        if lines is not None:
-            return lines[req.mode][req.car]
-        assert self.loop is not None
-        return self.loop.station.line(req.mode).index(req)
-
-    def _lines(self) -> dict[Mode, dict[str, int]]:
-        """Every waiting car's place in its line, worked out once for a round of messages."""
-        assert self.loop is not None
-        st = self.loop.station
-        return {m: {r.car: i for i, r in enumerate(st.line(m))} for m in Mode}
-
-    def state(self, req: Request, ahead: int | None = None) -> Message:
+    @staticmethod
+    def state(view: RequestView, ahead: int | None = None) -> Message:
         """What PROTOCOL.md says every message carries about the request."""
-        assert self.loop is not None
-        units = self.loop.units
-        st = self.loop.station
-        now = self.loop.now_tick()
-        pile = req.pile
-        charging = pile is not None and pile.charging() is req
-        energy = fee = 0
-        if charging and pile is not None:
-            energy, charge, service = st.session_so_far(pile, now)
-            fee = charge + service
-        if req.area is Area.QUEUE and pile is not None:
-            area = "charging" if charging else "queue"
-        else:
-            area = req.area.value
-        if ahead is None:
-            ahead = self._ahead_of(req)
         message: Message = {
-            "queueNo": req.queue_no,
-            "mode": req.mode.value,
-            "quantity": float(round_half_up(units.kwh(req.asked), 2)),
-            "remaining": float(round_half_up(units.kwh(max(0, req.wanted - energy)), 2)),
-            "area": area,
-            "ahead": ahead,
-            "charged": float(round_half_up(units.kwh(req.asked - req.wanted + energy), 2)),
-            "fee": float(round_half_up(units.yuan(fee), 2)),
+            "queueNo": view.queue_no,
+            "mode": view.mode.value,
+            "quantity": shown(view.asked_kwh),
+            "remaining": shown(view.remaining_kwh),
+            "area": view.area,
+            "ahead": view.ahead if ahead is None else ahead,
+            "charged": shown(view.charged_kwh),
+            "fee": shown(view.fee_yuan),
         }
-        if pile is not None:
-            message["stationId"] = pile.id
+        if view.pile_id is not None:
+            message["stationId"] = view.pile_id
         return message
 
     def message(
-        self, kind: str, req: Request | None, ahead: int | None = None, **extra: Any
+        self, kind: str, view: RequestView | None, ahead: int | None = None, **extra: Any
     ) -> Message:
         body: Message = {"code": 200, "type": kind}
-        if req is not None:
-            body |= self.state(req, ahead)
+        if view is not None:
+            body |= self.state(view, ahead)
         return body | extra
 
+    def _view(self, car: str) -> RequestView | None:
+        assert self.door is not None
+        return self.door.request_of(car)
+
     # -- events --------------------------------------------------------------------------------
-    def publish(self, event: Event) -> None:
-        """The station's event sink (synchronous: the rules never wait for the network)."""
-        assert self.loop is not None
-        st = self.loop.station
+    def publish(self, seq: int, event: StreamEvent) -> None:
+        """The door's subscriber (synchronous: the rules never wait for the network)."""
+        if isinstance(event, Progress):
+            if self.sockets.get(event.car):
+                self._send(event.car, self.message("progress", self._view(event.car)))
+            return
         if isinstance(event, SessionEnded):
             bill = event.bill
             start, end = self._times(bill)
             stored = self._store(bill, start, end)
             kind = "fault" if bill.reason is EndReason.FAULT else "bill"
-            req = st.requests.get(bill.car)
             if self.sockets.get(bill.car):
                 # One task, awaited by every socket of the user.
                 message = asyncio.ensure_future(
-                    self._bill_message(kind, req, stored, bill, start, end)
+                    self._bill_message(kind, self._view(bill.car), stored, bill, start, end)
                 )
                 self._send(bill.car, message)
         elif isinstance(event, Called):
-            req = st.requests[event.car]
-            self._send(event.car, self.message("call", req, place=event.place))
+            self._send(event.car, self.message("call", self._view(event.car), place=event.place))
         elif isinstance(event, ChargingStarted):
-            self._send(event.car, self.message("charging", st.requests[event.car]))
+            self._send(event.car, self.message("charging", self._view(event.car)))
         elif isinstance(event, Revised):
-            self._send(event.car, self.message("revised", st.requests[event.car]))
+            self._send(event.car, self.message("revised", self._view(event.car)))
         elif isinstance(event, Displaced):
-            self._send(event.car, self.message("position", st.requests[event.car]))
+            self._send(event.car, self.message("position", self._view(event.car)))
         elif isinstance(event, Done):
             done: Message = {"code": 200, "type": "done", "reason": event.reason}
             if event.reason == "no_show":
@@ -203,41 +175,28 @@ class Hub:
 
     def positions(self) -> None:
         """A `position` message to every connected user whose `ahead` changed."""
-        assert self.loop is not None
+        assert self.door is not None
         if not self.sockets:
             return
-        lines = self._lines()  # once: a line of thousands must not be searched per car
-        for car in list(self.sockets):
-            req = self.loop.station.requests.get(car)
-            if req is None:
-                continue
-            ahead = self._ahead_of(req, lines)
+        for car, ahead in self.door.aheads(list(self.sockets)).items():
             if self._ahead.get(car) != ahead:
                 known = car in self._ahead
                 self._ahead[car] = ahead
                 if known:
-                    self._send(car, self.message("position", req, ahead))
-
-    def progress(self) -> None:
-        """A `progress` message to every connected user who is charging."""
-        assert self.loop is not None
-        for car in list(self.sockets):
-            req = self.loop.station.requests.get(car)
-            if req is not None and req.pile is not None and req.pile.charging() is req:
-                self._send(car, self.message("progress", req))
+                    self._send(car, self.message("position", self._view(car), ahead))
 
     # -- bills ---------------------------------------------------------------------------------
     def _times(self, bill: Bill) -> tuple[datetime, datetime]:
         """The session's start and end in real time: it ends now, and lasted what the ticks say."""
-        assert self.loop is not None
+        assert self.door is not None
         end = self.wall_clock()
-        seconds = float(self.loop.units.seconds(bill.end_tick - bill.start_tick))
+        seconds = float(self.door.bill_seconds(bill))
         return end - timedelta(seconds=seconds), end
 
     def _store(self, bill: Bill, start: datetime, end: datetime) -> asyncio.Future[int]:
         """Store the bill off the loop; the future is its id (None if it could not be stored)."""
-        assert self.loop is not None
-        units = self.loop.units
+        assert self.door is not None
+        units = self.door.units
         user_id = int(bill.car) if bill.car.isdigit() else None
 
         async def store() -> int:
@@ -260,13 +219,13 @@ class Hub:
     def _bill_message(
         self,
         kind: str,
-        req: Request | None,
+        view: RequestView | None,
         stored: asyncio.Future[int],
         bill: Bill,
         start: datetime,
         end: datetime,
     ) -> Coroutine[Any, Any, Message]:
-        base = self.message(kind, req)  # the request's state now, not when the bill is stored
+        base = self.message(kind, view)  # the request's state now, not when the bill is stored
 
         async def build() -> Message:
             # Shielded: a socket that closes meanwhile must not cancel the bill's storing. The
@@ -284,8 +243,8 @@ class Hub:
         return build()
 
     def _as_stored(self, bill_id: int, bill: Bill, start: datetime, end: datetime) -> StoredBill:
-        assert self.loop is not None
-        units = self.loop.units
+        assert self.door is not None
+        shown_bill = self.door.bill_view(bill)
         return StoredBill(
             id=bill_id,
             user_id=int(bill.car) if bill.car.isdigit() else None,
@@ -296,9 +255,9 @@ class Hub:
             start=start,
             end=end,
             reason=bill.reason,
-            energy_wh=units.kwh(bill.energy) * 1000,
-            charge_fee_yuan=units.yuan(bill.charge_fee),
-            service_fee_yuan=units.yuan(bill.service_fee),
+            energy_wh=shown_bill.energy_kwh * 1000,
+            charge_fee_yuan=shown_bill.charge_fee_yuan,
+            service_fee_yuan=shown_bill.service_fee_yuan,
         )
 
 

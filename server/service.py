@@ -20,7 +20,7 @@ from tornado.netutil import bind_sockets
 
 from controller.clock import StationClock
 from controller.config import Config
-from controller.events import Event
+from controller.door import Door, Progress, StreamEvent
 from controller.live import ControlLoop
 from controller.storage import DATABASE_FILENAME, AsyncStorage
 from drivers.link import LinkPool
@@ -48,6 +48,8 @@ def log_banner(config: Config, scheme: str, port: int, config_digest: str | None
     except PackageNotFoundError:
         release = "unknown"
     digest = config_digest or hashlib.sha256(repr(config).encode()).hexdigest()
+    settings = config.station  # the configured rules, not the rules object
+    dispatch = settings.dispatch.value
     log.info(
         "charge-station %s on %s://%s:%d, config sha256 %s, %d piles, scale %g, dispatch %s",
         release,
@@ -57,7 +59,7 @@ def log_banner(config: Config, scheme: str, port: int, config_digest: str | None
         digest[:12],
         len(config.piles),
         config.clock.scale,
-        config.station.dispatch.value,
+        dispatch,
     )
     for p in config.piles:
         unit = "" if p.link == "sim" else f" unit {p.unit}"
@@ -109,6 +111,7 @@ class Service:
         self.accounts: Accounts
         self.loop: ControlLoop
         self.hub: Hub
+        self.door: Door
         self.http: HTTPServer
         self.pool = LinkPool()
         self.port = 0
@@ -153,14 +156,23 @@ class Service:
         clock = StationClock(config.clock.scale)
         self.hub = Hub(self.storage, tz, utc_now)
         links = build_links(config, clock, self.pool)
-        self.loop = ControlLoop(config, links, clock, self._published)
-        self.hub.attach(self.loop)
+        self.loop = ControlLoop(config, links, clock)
+        self.door = Door(self.loop)
+        self.door.subscribe(self._changed_state)
+        self.hub.attach(self.door)
         self.hub.persisted = self.persisted
         saved = await self.storage.load_state()
         if saved is not None:
             self.loop.restore(json.loads(saved))
-            log.info("carrying on: %d requests restored", len(self.loop.station.requests))
-        ctx = AppContext(self.accounts, self.storage, tz, self.hub, config.server.max_quantity_kwh)
+            log.info("carrying on: %d requests restored", self.door.request_count())
+        ctx = AppContext(
+            self.accounts,
+            self.storage,
+            tz,
+            self.hub,
+            config.server.max_quantity_kwh,
+            config.server.cors_origins,
+        )
         self.http = HTTPServer(make_app(ctx), ssl_options=tls)
         self.http.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
@@ -200,9 +212,9 @@ class Service:
             log.info("ready: every pile answered")
             self.notifier.ready(f"serving on port {self.port}: every pile answered")
 
-    def _published(self, event: Event) -> None:
-        self._changed.set()
-        self.hub.publish(event)
+    def _changed_state(self, seq: int, event: StreamEvent) -> None:
+        if not isinstance(event, Progress):  # progress is saved with the meters, now and then
+            self._changed.set()
 
     async def _save(self) -> None:
         state = json.dumps(self.loop.snapshot(), separators=(",", ":"))
@@ -249,7 +261,7 @@ class Service:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), PROGRESS_EVERY_S)
             try:
-                self.hub.progress()
+                self.door.progress()
             except Exception:  # task boundary: log, and keep telling the drivers
                 log.exception("progress messages failed")
 

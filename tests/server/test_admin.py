@@ -22,6 +22,7 @@ from tornado.websocket import websocket_connect
 
 from controller.billing import Bill, EndReason
 from controller.config import Config, StationSettings, parse_tariff
+from controller.door import Door
 from controller.live import ControlLoop, PileLink
 from controller.station import Area, Request
 from controller.storage import AsyncStorage
@@ -125,8 +126,8 @@ async def station(tmp_path: Path) -> AsyncIterator[Station]:
     hub = Hub(storage, TZ, wall)
     cfg = Config(StationSettings(waiting_area_size=4, pile_queue_len=2), parse_tariff({}), PILES)
     links = {p.id: PileLink(SimPile(p.name, p.power_w, clock)) for p in PILES}
-    loop = ControlLoop(cfg, links, clock, hub.publish)
-    hub.attach(loop)
+    loop = ControlLoop(cfg, links, clock)
+    hub.attach(Door(loop))
     sock, port = bind_unused_port()
     server = HTTPServer(make_app(AppContext(accounts, storage, TZ, hub)))
     server.add_sockets([sock])

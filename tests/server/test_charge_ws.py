@@ -17,6 +17,7 @@ from tornado.testing import bind_unused_port
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from controller.config import Config, StationSettings, parse_tariff
+from controller.door import Door
 from controller.live import ControlLoop, PileLink
 from controller.storage import AsyncStorage
 from controller.values import Mode
@@ -86,8 +87,8 @@ async def station(tmp_path: Path) -> AsyncIterator[Station]:
         parse_tariff({}),
         (pile(1, "A", Mode.FAST, 30),),
     )
-    loop = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock, hub.publish)
-    hub.attach(loop)
+    loop = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock)
+    hub.attach(Door(loop))
     app = make_app(AppContext(accounts, storage, UTC, hub))
     sock, port = bind_unused_port()
     server = HTTPServer(app)
@@ -116,7 +117,7 @@ async def test_a_charge_from_queue_number_to_bill(station: Station) -> None:
     assert call["stationId"] == 1 and call["area"] == "charging"
     await station.loop.tick()  # the loop switches the pile on
     await station.run(600)  # 30 kW for 10 min: 5 kWh
-    station.hub.progress()
+    station.hub.door.progress()
     progress, _ = await read_until(ws, "progress")
     assert (progress["charged"], progress["remaining"]) == (5.0, 5.0)
     assert progress["fee"] == 6.0  # 5 kWh * (0.4 + 0.8)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from controller.config import Config, StationSettings, parse_tariff
+from controller.door import Door
 from controller.live import ControlLoop, PileLink
 from controller.storage import DATABASE_FILENAME, AsyncStorage
 from controller.values import Mode
@@ -30,8 +31,8 @@ async def test_a_bill_written_while_the_database_is_locked_is_stored_later(tmp_p
     clock.advance(6 * 3600)
     hub = Hub(storage, UTC, lambda: datetime(2026, 11, 23, 7, 0, tzinfo=UTC))
     cfg = Config(StationSettings(), parse_tariff({}), (pile(1, "A", Mode.FAST, 30),))
-    loop = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock, hub.publish)
-    hub.attach(loop)
+    loop = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock)
+    hub.attach(Door(loop))
     loop.station.request(loop.now_tick(), str(user_id), Mode.FAST, loop.units.energy_from_wh(5000))
     await loop.tick()
 
