@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run replay test format bench clean
+.PHONY: run replay test format bench clean browser screenshots
 
 # editable_mode=compat: the project is a plain path entry (no import hook), so commands start fast.
 $(STAMP): setup.cfg pyproject.toml
@@ -21,10 +21,19 @@ run: $(STAMP)
 replay: $(STAMP)
 	$(BIN)/charge-station replay --config examples/station.toml examples/day.txt
 
-test: $(STAMP)
+# The browser tests drive Debian's chromium and chromedriver: installed here when missing.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# docs/web.md's screenshots, taken by the browser tests.
+screenshots: $(STAMP) browser
+	CS_SCREENSHOTS=$(CURDIR)/docs/web $(BIN)/python -m pytest tests/web -q
 
 format: $(STAMP)
 	$(BIN)/ruff format .

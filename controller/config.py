@@ -75,6 +75,9 @@ class ServerSettings(NamedTuple):
     tls_key: str | None = None
     # systemd readiness: after the first good poll of every pile, or after this long at most.
     ready_timeout_s: float = 30.0
+    # Origins (scheme://host[:port]) of front ends served elsewhere that may call the API from
+    # a browser (CORS); the station's own pages are same-origin and need none.
+    cors_origins: tuple[str, ...] = ()
 
 
 class AccountSettings(NamedTuple):
@@ -174,11 +177,29 @@ def parse_server(table: dict[str, Any]) -> ServerSettings:
     if not 0 < ready_s <= 3600:
         raise ConfigError("server.ready_timeout_s", f"{ready_s} must be above 0 and at most 3600")
     port = _int(table, "server", "port", d.port, 0, 65535)
-    return ServerSettings(host, port, max_kwh, poll_s, tls_cert, tls_key, ready_s)
+    origins = _origins(table.get("cors_origins", []))
+    return ServerSettings(host, port, max_kwh, poll_s, tls_cert, tls_key, ready_s, origins)
 
 
 SERVER_KEYS = {"host", "port", "max_quantity_kwh", "poll_s", "tls_cert", "tls_key"}
-SERVER_KEYS |= {"ready_timeout_s"}
+SERVER_KEYS |= {"ready_timeout_s", "cors_origins"}
+
+
+def _origins(value: Any) -> tuple[str, ...]:
+    """server.cors_origins: a list of origins as a browser sends them (no path, no slash)."""
+    if not isinstance(value, list):
+        raise ConfigError("server.cors_origins", 'must be a list, as ["http://192.168.1.20:3000"]')
+    origins = []
+    for item in value:
+        ok = isinstance(item, str) and item.startswith(("http://", "https://"))
+        host = item.split("://", 1)[1] if ok else ""
+        if not ok or not host or "/" in host or host != host.strip() or "*" in host:
+            raise ConfigError(
+                "server.cors_origins",
+                f"{item!r} is not an origin: scheme://host[:port], as http://192.168.1.20:3000",
+            )
+        origins.append(item.lower())
+    return tuple(origins)
 
 
 def _path(table: dict[str, Any], where: str, key: str) -> str | None:

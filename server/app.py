@@ -37,6 +37,7 @@ class AppContext(NamedTuple):
     tz: tzinfo  # the station's time zone, for the times the API shows
     hub: Hub | None = None  # the live station; None serves the account and history API only
     max_quantity_kwh: float = 300.0
+    cors_origins: tuple[str, ...] = ()  # front ends elsewhere allowed to call (server.cors_origins)
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
@@ -58,10 +59,42 @@ class ApiHandler(tornado.web.RequestHandler):
     def initialize(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self._json_body: dict[str, Any] | None = None
+        self._allow_origin()
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        if hasattr(self, "ctx"):  # headers are reset before an error reply: CORS again
+            self._allow_origin()
+
+    # -- CORS (server.cors_origins) --------------------------------------------------------------
+    def _origin_allowed(self) -> str | None:
+        origin = self.request.headers.get("Origin")
+        if origin is not None and origin.lower() in self.ctx.cors_origins:
+            return origin
+        return None
+
+    def _allow_origin(self) -> None:
+        self.set_header("Vary", "Origin")
+        origin = self._origin_allowed()
+        if origin is not None:
+            self.set_header("Access-Control-Allow-Origin", origin)
+
+    def options(self, *args: Any) -> None:
+        """A browser's preflight for a front end served elsewhere: allowed only for the
+        configured origins, and only the API's methods and headers."""
+        if self._origin_allowed() is None:
+            raise ApiError(
+                403,
+                "origin_not_allowed",
+                "此来源不允许跨域访问 (origin not in server.cors_origins)",
+            )
+        self.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+        self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type")
+        self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.finish()
 
     # -- replies -------------------------------------------------------------------------------
     def reply(self, body: Any, status: int = 200) -> None:
@@ -187,6 +220,34 @@ class LogNewHandler(ApiHandler):
         self.reply({"code": 200, "log": [lognew_entry(b, self.ctx.tz) for b in bills]})
 
 
+class StationHandler(ApiHandler):
+    """GET /station: what a front end needs to know before a request (no token): the limits
+    the station checks, and its piles."""
+
+    def get(self) -> None:
+        hub = self.ctx.hub
+        if hub is None or hub.door is None:
+            raise ApiError(503, "station_not_ready", "充电站未运行 (the station is not running)")
+        piles = [
+            {"stationId": p.id, "name": p.name, "mode": p.mode.value, "powerKw": p.power_w / 1000}
+            for p in hub.door.piles()
+        ]
+        self.reply({"code": 200, "maxQuantityKwh": self.ctx.max_quantity_kwh, "piles": piles})
+
+
+class RequestStateHandler(ApiHandler):
+    """GET /user/request: the caller's request in the station now (the state every WebSocket
+    message carries), or null: a page that loads learns whether to resume."""
+
+    def get(self) -> None:
+        claims = self.claims()
+        hub = self.ctx.hub
+        if hub is None or hub.door is None:
+            raise ApiError(503, "station_not_ready", "充电站未运行 (the station is not running)")
+        view = hub.door.request_of(str(claims.user_id))
+        self.reply({"code": 200, "request": None if view is None else hub.state(view)})
+
+
 class NotFoundHandler(ApiHandler):
     def prepare(self) -> None:
         raise tornado.web.HTTPError(404)
@@ -198,6 +259,8 @@ def make_app(ctx: AppContext) -> tornado.web.Application:
         (r"/register", RegisterHandler, {"ctx": ctx}),
         (r"/user/log", LogHandler, {"ctx": ctx}),
         (r"/user/lognew", LogNewHandler, {"ctx": ctx}),
+        (r"/user/request", RequestStateHandler, {"ctx": ctx}),
+        (r"/station", StationHandler, {"ctx": ctx}),
     ]
     # The operator API is always served, so that the served routes are the documented ones;
     # what needs the live station answers 503 station_not_ready without a hub. Imported here:
@@ -217,6 +280,14 @@ def make_app(ctx: AppContext) -> tornado.web.Application:
                 },
             )
         )
+        # The live station's face: the web app and the operators' live feed.
+        from server.admin_live import LiveSocket, OperatorFeed
+        from server.pages import page_routes
+
+        assert ctx.hub.door is not None, "the hub is attached to the station's door first"
+        feed = OperatorFeed(ctx.hub.door, ctx.storage, ctx.tz, ctx.hub.wall_clock)
+        routes.append((r"/admin/live", LiveSocket, {"feed": feed, "verify": ctx.accounts.verify}))
+        routes += page_routes()
     return tornado.web.Application(
         routes,
         # Above the API's 4 KiB, so that an oversized message gets an error message (see
