@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -36,11 +37,24 @@ WAIT_S = 20.0  # the longest any view may take to show what the station did
 SCREENSHOTS = Path(os.environ.get("CS_SCREENSHOTS") or tempfile.mkdtemp(prefix="web-screenshots-"))
 
 
+# One price all day: the fees a test expects are then the same whenever it runs (RULES §6).
+PRICE_YUAN_PER_KWH = 1.0
+SERVICE_YUAN_PER_KWH = 0.8
+
+
 def config_text(*, scale: float, piles: str, waiting: int = 6, places: int = 2) -> str:
     return f"""
 [station]
 waiting_area_size = {waiting}
 pile_queue_len = {places}
+
+[tariff]
+service_fee = {SERVICE_YUAN_PER_KWH}
+
+[tariff.prices]
+peak = {PRICE_YUAN_PER_KWH}
+flat = {PRICE_YUAN_PER_KWH}
+valley = {PRICE_YUAN_PER_KWH}
 
 [clock]
 scale = {scale}
@@ -204,7 +218,11 @@ def browser(browser_factory: Callable[..., WebDriver]) -> WebDriver:
 
 # -- reading the page ---------------------------------------------------------------------------
 def wait(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str) -> Any:
-    return WebDriverWait(driver, WAIT_S, poll_frequency=0.05).until(condition, what)
+    # The views redraw their live parts at every message: an element found a moment ago may
+    # be gone; the condition is then asked again.
+    return WebDriverWait(
+        driver, WAIT_S, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition, what)
 
 
 def el(driver: WebDriver, test_id: str) -> WebElement:
@@ -220,7 +238,15 @@ def el(driver: WebDriver, test_id: str) -> WebElement:
 
 
 def text_of(driver: WebDriver, test_id: str) -> str:
-    return el(driver, test_id).text
+    """The shown element's text as it is now."""
+
+    def read(d: WebDriver) -> str | bool:
+        for found in d.find_elements(By.CSS_SELECTOR, f'[data-test="{test_id}"]'):
+            if found.is_displayed():
+                return found.text
+        return False
+
+    return wait(driver, read, f"[data-test={test_id}] shown")  # type: ignore[no-any-return]
 
 
 def wait_text(driver: WebDriver, test_id: str, expected: str) -> str:
@@ -263,5 +289,10 @@ def screenshot(driver: WebDriver, name: str) -> Path:
 
 
 def console_errors(driver: WebDriver) -> list[str]:
-    """The page's console errors (a script that failed, a policy violation)."""
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    """The page's console errors (a script that failed, a policy violation). A refusal the
+    station answered (a 4xx the page shows in words) is logged by the browser too: not one."""
+    return [
+        e["message"]
+        for e in driver.get_log("browser")
+        if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]
+    ]
