@@ -172,13 +172,15 @@ def _demo(args: argparse.Namespace) -> int:
     async def banner(service: Any) -> None:
         code = await service.accounts.issue_code(ttl_s=24 * 3600)
         host = config.server.host
-        print(f"Charging station demo: http://{host}:{service.port}  (Ctrl-C stops it)")
+        url = f"http://{host}:{service.port}"
+        print(f"Charging station demo: open {url} in a browser  (Ctrl-C stops it)")
+        print(f"Operator dashboard: {url}/admin")
+        print(f"Registration code (single use, 24 h): {code}")
+        print(f"The piles' own state and meters: {sim.control_url}/state")
         print(
             f"Five simulated piles (pile-sim pid {sim.proc.pid}, Modbus TCP on loopback), "
             f"time {config.clock.scale:g}x faster; state in {args.state}/"
         )
-        print(f"Registration code (single use, 24 h): {code}")
-        print(f"The piles' own state and meters: {sim.control_url}/state")
         fault = '{"unit": 1, "kind": "pile_fault", "code": 7}'
         print(f"Make pile A fail: curl -d '{fault}' {sim.control_url}/fault  (/clear mends it)")
         print(DEMO_EXAMPLE.format(host=host, port=service.port, code=code), flush=True)

@@ -5,12 +5,17 @@ must stay text."""
 from __future__ import annotations
 
 import json
+import re
+import signal
 import sqlite3
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from tests.server.serve_process import SCRIPT
 from tests.web.cars import ApiCar
 from tests.web.conftest import (
     FAST_AND_COMMON,
@@ -336,3 +341,35 @@ def test_a_phone_of_360_px_scrolls_only_up_and_down(
     el(phone, "tab-history").click()
     el(phone, "history-status")
     assert no_horizontal_scroll(phone)
+
+
+def test_the_demos_printed_url_and_code_charge_a_car_in_the_browser(
+    browser: WebDriver, tmp_path: Path
+) -> None:
+    """What `make run` gives a newcomer: the first line's URL, the printed code, a charge."""
+    proc = subprocess.Popen(
+        [str(SCRIPT), "demo", "--port", "0", "--scale", "600", "--state", str(tmp_path / "s")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+        url = re.search(r"open (http://\S+) in a browser", lines[0]).group(1)  # type: ignore[union-attr]
+        assert lines[1].startswith(f"Operator dashboard: {url}/admin")
+        code = lines[2].rsplit(" ", 1)[1].strip()
+        browser.get(url)
+        el(browser, "login-toggle").click()
+        type_into(browser, "username", "newcomer")
+        type_into(browser, "password", "new-pass-1")
+        type_into(browser, "code", code)
+        el(browser, "login-submit").click()
+        ask(browser, "2")
+        wait_text(browser, "done-reason", "Charging complete")
+        assert text_of(browser, "bill-kwh") == "2.00 kWh"
+        el(browser, "to-history").click()
+        assert "2.00 kWh" in text_of(browser, "history-item")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
