@@ -6,10 +6,11 @@ station's clock itself, so no caller can pass a stale or foreign time. Each comm
 returns what happened or raises the rules' `Refused` (nothing changed). Views are frozen values
 with exact amounts (kWh, yuan and seconds as fractions), rounded only by whoever shows them.
 
-The stream: every event the rules publish, plus `Progress` for each running session when the
-service asks (about once a second), numbered in the order they happened and handed to every
-subscriber in that order. An event published while subscribers are still being told of an
-earlier one waits its turn, so every subscriber sees one and the same order.
+The stream: every event the rules publish, then a `PlaceChanged` for each request whose cars
+ahead it moved, plus `Progress` for each running session when the service asks (about once a
+second), numbered in the order they happened and handed to every subscriber in that order.
+An event published while subscribers are still being told of an earlier one waits its turn,
+so every subscriber sees one and the same order.
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ from controller.units import Units
 from controller.values import Mode, PileState
 
 # Refused is the rules' refusal, raised through the door's commands.
-__all__ = ["BillView", "Door", "PileView", "Progress", "QueuesView", "Refused", "RequestView"]
+__all__ = [
+    "BillView",
+    "Door",
+    "PileView",
+    "PlaceChanged",
+    "Progress",
+    "QueuesView",
+    "Refused",
+    "RequestView",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +53,16 @@ class Progress(NamedTuple):
     fee: int
 
 
-StreamEvent = Event | Progress
+class PlaceChanged(NamedTuple):
+    """The cars ahead of a request changed (PROTOCOL `ahead`): in its line while it waits, in
+    its pile's queue once called."""
+
+    now_tick: int
+    car: str
+    ahead: int
+
+
+StreamEvent = Event | Progress | PlaceChanged
 Subscriber = Callable[[int, StreamEvent], None]
 
 
@@ -112,6 +131,7 @@ class Door:
         self._pending: deque[StreamEvent] = deque()
         self._delivering = False
         self.seq = 0  # the number of the last event handed out
+        self._ahead: dict[str, int] = {}  # each request's cars ahead, as last told
         loop.outward = self._deliver
 
     # -- the stream ----------------------------------------------------------------------------
@@ -139,17 +159,34 @@ class Door:
                         subscriber(self.seq, current)
                     except Exception:  # one broken listener must not silence the others
                         log.exception("event subscriber failed on %s", type(current).__name__)
+                if not isinstance(current, Progress | PlaceChanged):
+                    self._places(current.now_tick)
         finally:
             self._delivering = False
 
+    def _places(self, now_tick: int) -> None:
+        """Queue a PlaceChanged for every request whose cars ahead changed since it was last
+        told (once for all requests: a line of thousands is worked out once, not per car)."""
+        now = self.aheads(self._station.requests)
+        told = self._ahead
+        for car in [car for car in told if car not in now]:
+            del told[car]  # it left the station
+        for car, ahead in now.items():
+            before = told.get(car)
+            told[car] = ahead
+            if before is not None and before != ahead:
+                self._pending.append(PlaceChanged(now_tick, car, ahead))
+
     def progress(self) -> None:
-        """A `Progress` event for every running session (the service's cadence)."""
+        """A `Progress` event for every running session that has delivered energy (the
+        service's cadence); before its first metered Wh, `ChargingStarted` says all there is."""
         now = self._loop.now_tick()
         for pile in self._station.piles:
             req = pile.charging()
             if req is not None:
                 energy, charge, service = self._station.session_so_far(pile, now)
-                self._deliver(Progress(now, req.car, pile.id, energy, charge + service))
+                if energy:
+                    self._deliver(Progress(now, req.car, pile.id, energy, charge + service))
 
     # -- commands ------------------------------------------------------------------------------
     def request(

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from controller.billing import Bill, EndReason
-from controller.door import Door, Progress, RequestView, StreamEvent
+from controller.door import Door, PlaceChanged, Progress, RequestView, StreamEvent
 from controller.events import (
     Called,
     ChargingStarted,
@@ -55,7 +55,6 @@ class Hub:
         self.wall_clock = wall_clock  # real date and time, for the bills' times
         self.door: Door | None = None
         self.sockets: dict[str, set[Outbox]] = {}
-        self._ahead: dict[str, int | None] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         # Waits until the station's state as it is now is on disk (the service's saver); a
         # reply that promises a place (`queued`) goes out only after it.
@@ -146,6 +145,10 @@ class Hub:
             if self.sockets.get(event.car):
                 self._send(event.car, self.message("progress", self._view(event.car)))
             return
+        if isinstance(event, PlaceChanged):
+            if self.sockets.get(event.car):
+                self._send(event.car, self.message("position", self._view(event.car), event.ahead))
+            return
         if isinstance(event, SessionEnded):
             bill = event.bill
             start, end = self._times(bill)
@@ -170,20 +173,6 @@ class Hub:
             if event.reason == "no_show":
                 done["msg"] = NO_SHOW_MSG
             self._send(event.car, done, close=True)
-            self._ahead.pop(event.car, None)
-        self.positions()
-
-    def positions(self) -> None:
-        """A `position` message to every connected user whose `ahead` changed."""
-        assert self.door is not None
-        if not self.sockets:
-            return
-        for car, ahead in self.door.aheads(list(self.sockets)).items():
-            if self._ahead.get(car) != ahead:
-                known = car in self._ahead
-                self._ahead[car] = ahead
-                if known:
-                    self._send(car, self.message("position", self._view(car), ahead))
 
     # -- bills ---------------------------------------------------------------------------------
     def _times(self, bill: Bill) -> tuple[datetime, datetime]:

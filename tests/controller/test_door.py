@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 
 from controller.config import Config, StationSettings, parse_tariff
-from controller.door import Door, Progress, Refused, StreamEvent
+from controller.door import Door, PlaceChanged, Progress, Refused, StreamEvent
 from controller.events import Called, ChargingStarted, Done, PileChanged, Queued, SessionEnded
 from controller.live import ControlLoop, PileLink
 from controller.values import Mode, PileState
@@ -170,3 +170,17 @@ def test_aheads_counts_the_line_and_the_pile_queue() -> None:
         door.request(car, Mode.FAST, 5_000)
     # V1 charges, V2 is second at the pile (M = 2), V3 and V4 wait in the fast line.
     assert door.aheads(["V1", "V2", "V3", "V4", "nobody"]) == {"V1": 0, "V2": 1, "V3": 0, "V4": 1}
+
+
+def test_a_place_change_is_told_for_every_car_whose_cars_ahead_moved() -> None:
+    door, _, _ = station(places=1)
+    seen = recorder(door)
+    for car in ("V1", "V2", "V3"):
+        door.request(car, Mode.FAST, 5_000)
+    assert [e for _, e in seen if isinstance(e, PlaceChanged)] == []  # a new car is not moved
+    door.switch_off(1)
+    # V1 leaves the pile for the priority line, which is served first (RULES §4): V2 and V3,
+    # waiting 0 and 1 cars behind nobody, now have V1 ahead of them: 1 and 2.
+    moved = {e.car: e.ahead for _, e in seen if isinstance(e, PlaceChanged)}
+    assert moved == {"V2": 1, "V3": 2}
+    assert door.aheads(["V1", "V2", "V3"]) == {"V1": 0, "V2": 1, "V3": 2}

@@ -162,11 +162,19 @@ def test_cancel_asks_first_and_bills_what_was_received(
     el(browser, "cancel").click()
     el(browser, "confirm-ok").click()
     wait_text(browser, "done-reason", "cancelled")
-    kwh_text = text_of(browser, "bill-kwh")
-    kwh = float(kwh_text.split()[0])
+    kwh = float(text_of(browser, "bill-kwh").split()[0])
+    charge = float(text_of(browser, "bill-charge").removeprefix("¥"))
+    service = float(text_of(browser, "bill-service").removeprefix("¥"))
+    total = float(text_of(browser, "bill-total").removeprefix("¥"))
     assert 0 < kwh < 50
-    # The bill's total is its energy at one price: kWh * 1.80, rounded to the fen as shown.
-    assert text_of(browser, "bill-total") == fee_text(kwh)
+    # The exact Wh are not shown: each fee is within a fen of the shown kWh at its price
+    # (1.00 and 0.80 yuan/kWh), and the total is the sum of the shown parts (RULES §6).
+    assert abs(charge - kwh * PRICE_YUAN_PER_KWH) <= 0.01
+    assert abs(service - kwh * SERVICE_YUAN_PER_KWH) <= 0.01
+    assert round(total, 2) == round(charge + service, 2)
+    # And it is the bill the station stored.
+    (stored,) = station.call("GET", "/user/lognew", token=station_token(browser))["log"]
+    assert (stored["quantity"], stored["cost"]) == (kwh, total)
 
 
 def test_a_reload_mid_charge_resumes_the_request(station_factory: Make, browser: WebDriver) -> None:
