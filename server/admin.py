@@ -47,6 +47,8 @@ class AdminHandler(ApiHandler):
     operator: Claims
 
     def prepare(self) -> None:
+        if self.request.method == "OPTIONS":
+            return  # a browser's preflight carries no token; options() answers it (CORS)
         claims = self.claims()
         if claims.role != "operator":
             raise ApiError(403, "not_operator", "仅限运营人员 (operators only)")

@@ -47,6 +47,8 @@ class OperatorFeed:
         self._names: dict[str, str] = {}  # car -> username, looked up once per car
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._events: asyncio.Queue[tuple[int, StreamEvent]] = asyncio.Queue()
+        self._teller: asyncio.Task[None] | None = None
         door.subscribe(self._on_event)
 
     def join(self, socket: LiveSocket) -> None:
@@ -59,22 +61,39 @@ class OperatorFeed:
         self.sockets.discard(socket)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in (self._task, self._teller):
+            if task is not None:
+                task.cancel()
 
     def _on_event(self, seq: int, event: StreamEvent) -> None:
         if not self.sockets:
             return
         self._dirty.set()
-        note = self._note(event)
-        if note is not None:
-            message = json.dumps({"type": "event", "seq": seq, **note}, ensure_ascii=False)
-            for socket in list(self.sockets):
-                socket.send(message)
+        if isinstance(event, Progress):
+            return  # the next snapshot shows it
+        # Told in order by one task: a car new to the feed has its username looked up first,
+        # so that the event names the driver, not the user's number.
+        self._events.put_nowait((seq, event))
+        if self._teller is None or self._teller.done():
+            self._teller = asyncio.ensure_future(self._tell())
+
+    async def _tell(self) -> None:
+        while not self._events.empty():
+            seq, event = self._events.get_nowait()
+            try:
+                car = _car_of(event)
+                if car is not None:
+                    await self._learn_names({car})
+                note = self._note(event)
+            except Exception:  # task boundary: log, and tell the next event
+                log.exception("operator event %d not told", seq)
+                continue
+            if note is not None:
+                message = json.dumps({"type": "event", "seq": seq, **note}, ensure_ascii=False)
+                for socket in list(self.sockets):
+                    socket.send(message)
 
     def _note(self, event: StreamEvent) -> dict[str, Any] | None:
-        if isinstance(event, Progress):
-            return None
         names = self._names
         if isinstance(event, SessionEnded):
             bill = self.door.bill_view(event.bill)
@@ -159,6 +178,15 @@ class OperatorFeed:
             log.warning("usernames for the operators' feed not read: %s", exc)
             return
         self._names.update({str(user_id): name for user_id, name in found.items()})
+
+
+def _car_of(event: StreamEvent) -> str | None:
+    """The car an event names to the operators, if any."""
+    if isinstance(event, SessionEnded):
+        return event.bill.car
+    if isinstance(event, Called | Displaced | Done):
+        return event.car
+    return None
 
 
 class LiveSocket(tornado.websocket.WebSocketHandler):

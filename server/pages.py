@@ -35,20 +35,30 @@ def security_headers(handler: tornado.web.RequestHandler) -> None:
 class PageHandler(tornado.web.RequestHandler):
     """One of the app's two HTML pages; the app's views live in its scripts."""
 
-    def initialize(self, page: str) -> None:
-        self.page = WEB_ROOT / page
+    def initialize(self, page: Path) -> None:
+        self.page = page
 
     def set_default_headers(self) -> None:
         security_headers(self)
         self.set_header("Cache-Control", "no-cache")
 
     def get(self) -> None:
+        try:
+            body = self.page.read_bytes()
+        except FileNotFoundError:  # a station installed without this page: say so, not a 500
+            raise tornado.web.HTTPError(404) from None
         self.set_header("Content-Type", "text/html; charset=UTF-8")
-        self.finish(self.page.read_bytes())
+        self.finish(body)
 
     def head(self) -> None:
+        if not self.page.is_file():
+            raise tornado.web.HTTPError(404)
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.finish(f"{status_code}: {self._reason}\n")
 
 
 class AssetHandler(tornado.web.StaticFileHandler):
@@ -70,10 +80,11 @@ class AssetHandler(tornado.web.StaticFileHandler):
         self.finish(f"{status_code}: no such file\n")
 
 
-def page_routes() -> list[Any]:
+def page_routes(root: Path = WEB_ROOT) -> list[Any]:
+    """The pages and files under `root` (the package's server/web; another folder in tests)."""
     return [
-        (r"/", PageHandler, {"page": "index.html"}),
-        (r"/admin", PageHandler, {"page": "admin.html"}),
+        (r"/", PageHandler, {"page": root / "index.html"}),
+        (r"/admin", PageHandler, {"page": root / "admin.html"}),
         (r"/admin/", tornado.web.RedirectHandler, {"url": "/admin"}),
-        (r"/static/(.*)", AssetHandler, {"path": str(WEB_ROOT)}),
+        (r"/static/(.*)", AssetHandler, {"path": str(root)}),
     ]
