@@ -19,7 +19,7 @@ from typing import Any
 
 import tornado.websocket
 
-from controller.door import Door, Progress, StreamEvent
+from controller.door import Door, PlaceChanged, Progress, StreamEvent
 from controller.events import Called, Displaced, Done, PileChanged, SessionEnded
 from controller.storage import AsyncStorage, StorageError
 from server.accounts import AccountError, Claims
@@ -69,7 +69,7 @@ class OperatorFeed:
         if not self.sockets:
             return
         self._dirty.set()
-        if isinstance(event, Progress):
+        if isinstance(event, Progress | PlaceChanged):
             return  # the next snapshot shows it
         # Told in order by one task: a car new to the feed has its username looked up first,
         # so that the event names the driver, not the user's number.
