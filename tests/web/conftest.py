@@ -202,6 +202,13 @@ def browser_factory() -> Iterator[Callable[..., WebDriver]]:
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
         driver.set_page_load_timeout(30)
+        if width < 600:
+            # A phone: headless windows are never narrower than 500 px, so the viewport is
+            # emulated as a phone's (its width in CSS pixels, touch, its pixel ratio).
+            driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": True},
+            )
         made.append((driver, profile))
         return driver
 

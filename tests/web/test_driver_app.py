@@ -336,6 +336,7 @@ def test_a_phone_of_360_px_scrolls_only_up_and_down(
     phone = browser_factory(width=360, height=740)
     phone.get(station.url + "/")
     el(phone, "login-form")
+    assert phone.execute_script("return window.innerWidth") == 360
     assert no_horizontal_scroll(phone)
     screenshot(phone, "driver-login-phone")
     sign_up(phone, station, "nia")

@@ -95,7 +95,8 @@ export class ChargePanel {
     const piles = this.app.station?.piles ?? [];
     const modeChoice = (mode) => {
       const mine = piles.filter((p) => p.mode === mode);
-      const detail = mine.length ? t("mode.piles", { count: mine.length, kw: mine[0].powerKw }) : "";
+      const key = mine.length === 1 ? "mode.piles.one" : "mode.piles";
+      const detail = mine.length ? t(key, { count: mine.length, kw: mine[0].powerKw }) : "";
       return h("label", { class: "inline" },
         h("input", { type: "radio", name: "mode", value: mode, checked: mode === "fast", dataset: { test: `mode-${mode}` } }),
         t(`mode.${mode}`), detail ? h("span", { class: "muted" }, `(${detail})`) : null);
