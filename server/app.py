@@ -296,4 +296,7 @@ def make_app(ctx: AppContext) -> tornado.web.Application:
         default_handler_class=NotFoundHandler,
         default_handler_args={"ctx": ctx},
         log_function=log_request,
+        # The app's scripts and styles (and long bill lists) travel gzipped to browsers that
+        # ask: a phone on a weak station Wi-Fi loads the app in a third of the bytes.
+        compress_response=True,
     )

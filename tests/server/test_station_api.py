@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -80,14 +81,14 @@ async def test_an_allowed_origin_is_named_on_answers_and_errors(live: LiveApp) -
         response = await live.fetch("GET", path, query, headers={"Origin": FRONT})
         assert response.code == status, path
         assert response.headers["Access-Control-Allow-Origin"] == FRONT, path
-        assert response.headers["Vary"] == "Origin", path
+        assert "Origin" in varies(response.headers), path
         other = await live.fetch("GET", path, query, headers={"Origin": "http://evil.example"})
         assert other.code == status, path
         assert "Access-Control-Allow-Origin" not in other.headers, path
-        assert other.headers["Vary"] == "Origin", path  # caches keep the two apart
+        assert "Origin" in varies(other.headers), path  # caches keep the two apart
     plain = await live.fetch("GET", "/station")  # same origin: no Origin header
     assert "Access-Control-Allow-Origin" not in plain.headers
-    assert plain.headers["Vary"] == "Origin"
+    assert "Origin" in varies(plain.headers)
 
 
 PREFLIGHT = {
@@ -110,7 +111,7 @@ async def test_a_preflight_from_an_allowed_origin_is_204(live: LiveApp, path: st
     allowed = {h.strip().lower() for h in headers["Access-Control-Allow-Headers"].split(",")}
     assert allowed >= {"authorization", "content-type"}
     assert int(headers["Access-Control-Max-Age"]) > 0
-    assert headers["Vary"] == "Origin"
+    assert "Origin" in varies(headers)
 
 
 @pytest.mark.asyncio
@@ -138,3 +139,8 @@ async def test_without_cors_origins_no_origin_is_allowed(tmp_path: Path) -> None
 async def test_the_origin_is_matched_without_regard_to_case(live: LiveApp) -> None:
     response = await live.fetch("GET", "/station", headers={"Origin": FRONT.upper()})
     assert response.headers["Access-Control-Allow-Origin"] == FRONT.upper()
+
+
+def varies(headers: Any) -> list[str]:
+    """The header names a Vary header lists (gzip adds Accept-Encoding to Origin)."""
+    return [name.strip() for name in headers.get("Vary", "").split(",")]
