@@ -5,7 +5,10 @@ An operator's socket gets a `snapshot` (every pile with its state, power, sessio
 the waiting area; the priority lines) when it opens and again after anything happens, at most
 every SNAPSHOT_GAP_S: a burst of events, or a second of progress on five piles, is one message.
 Each event that an operator would want in a log (a call, a bill, a fault, a recovery, a
-request leaving) is also sent as an `event` message, numbered as the stream numbers it.
+request leaving) is also sent as an `event` message, numbered as the stream numbers it, in the
+same round and before the snapshot that shows its effect: an event names its user, and the name
+of a car the feed has not seen yet is read from storage first (the door's events are
+synchronous; the storage is not).
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from typing import Any
 
 import tornado.websocket
 
-from controller.door import Door, PlaceChanged, Progress, StreamEvent
+from controller.door import Door, Progress, StreamEvent
 from controller.events import Called, Displaced, Done, PileChanged, SessionEnded
 from controller.storage import AsyncStorage, StorageError
+from controller.units import round_half_up
 from server.accounts import AccountError, Claims
 from server.admin import car_view, pile_view
 from server.bills_view import shown
@@ -46,101 +50,91 @@ class OperatorFeed:
         self.sockets: set[LiveSocket] = set()
         self._names: dict[str, str] = {}  # car -> username, looked up once per car
         self._dirty = asyncio.Event()
+        self._notes: list[tuple[int, dict[str, Any]]] = []  # events of this round, with cars
         self._task: asyncio.Task[None] | None = None
-        self._events: asyncio.Queue[tuple[int, StreamEvent]] = asyncio.Queue()
-        self._teller: asyncio.Task[None] | None = None
         door.subscribe(self._on_event)
 
     def join(self, socket: LiveSocket) -> None:
         self.sockets.add(socket)
         self._dirty.set()
         if self._task is None or self._task.done():
+            self._notes.clear()  # nobody was watching: the log starts from now
             self._task = asyncio.ensure_future(self._run())
 
     def leave(self, socket: LiveSocket) -> None:
         self.sockets.discard(socket)
 
     async def close(self) -> None:
-        for task in (self._task, self._teller):
-            if task is not None:
-                task.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
     def _on_event(self, seq: int, event: StreamEvent) -> None:
         if not self.sockets:
             return
+        note = self._note(event)
+        if note is not None:
+            self._notes.append((seq, note))
         self._dirty.set()
-        if isinstance(event, Progress | PlaceChanged):
-            return  # the next snapshot shows it
-        # Told in order by one task: a car new to the feed has its username looked up first,
-        # so that the event names the driver, not the user's number.
-        self._events.put_nowait((seq, event))
-        if self._teller is None or self._teller.done():
-            self._teller = asyncio.ensure_future(self._tell())
-
-    async def _tell(self) -> None:
-        while not self._events.empty():
-            seq, event = self._events.get_nowait()
-            try:
-                car = _car_of(event)
-                if car is not None:
-                    await self._learn_names({car})
-                note = self._note(event)
-            except Exception:  # task boundary: log, and tell the next event
-                log.exception("operator event %d not told", seq)
-                continue
-            if note is not None:
-                message = json.dumps({"type": "event", "seq": seq, **note}, ensure_ascii=False)
-                for socket in list(self.sockets):
-                    socket.send(message)
 
     def _note(self, event: StreamEvent) -> dict[str, Any] | None:
-        names = self._names
+        """The event as the log shows it, naming its car (`car`) until its user is known."""
+        if isinstance(event, Progress):
+            return None
         if isinstance(event, SessionEnded):
             bill = self.door.bill_view(event.bill)
+            # The total as shown is the sum of the shown parts (RULES §6), summed exactly.
+            cost = round_half_up(bill.charge_fee_yuan, 2) + round_half_up(bill.service_fee_yuan, 2)
             return {
                 "kind": "bill",
                 "stationId": bill.pile_id,
-                "username": names.get(bill.car, bill.car),
+                "car": bill.car,
                 "queueNo": bill.queue_no,
                 "reason": bill.reason,
                 "quantity": shown(bill.energy_kwh),
-                "cost": shown(bill.charge_fee_yuan) + shown(bill.service_fee_yuan),
+                "cost": float(cost),
             }
         if isinstance(event, Called):
             return {
                 "kind": "call",
                 "stationId": event.pile_id,
-                "username": names.get(event.car, event.car),
+                "car": event.car,
                 "queueNo": event.queue_no,
                 "place": event.place,
             }
         if isinstance(event, PileChanged):
             return {"kind": "pile", "stationId": event.pile_id, "state": event.state.value}
         if isinstance(event, Displaced):
-            return {
-                "kind": "displaced",
-                "stationId": event.pile_id,
-                "username": names.get(event.car, event.car),
-            }
+            return {"kind": "displaced", "stationId": event.pile_id, "car": event.car}
         if isinstance(event, Done):
-            return {
-                "kind": "done",
-                "username": names.get(event.car, event.car),
-                "reason": event.reason,
-            }
+            return {"kind": "done", "car": event.car, "reason": event.reason}
         return None
+
+    async def _events(self, notes: list[tuple[int, dict[str, Any]]]) -> list[str]:
+        """The round's `event` messages, each car named by its user."""
+        await self._learn_names({note["car"] for _, note in notes if "car" in note})
+        messages = []
+        for seq, note in notes:
+            body = {"type": "event", "seq": seq, **note}
+            if "car" in body:
+                car = body.pop("car")
+                body["username"] = self._names.get(car, car)
+            messages.append(json.dumps(body, ensure_ascii=False))
+        return messages
 
     async def _run(self) -> None:
         while self.sockets:
             await self._dirty.wait()
             self._dirty.clear()
+            notes, self._notes = self._notes, []
             try:
-                message = json.dumps(await self.snapshot(), ensure_ascii=False)
+                messages = await self._events(notes)
+                messages.append(json.dumps(await self.snapshot(), ensure_ascii=False))
             except Exception:  # task boundary: log, and try again at the next change
                 log.exception("operator snapshot failed")
             else:
                 for socket in list(self.sockets):
-                    socket.send(message)
+                    for message in messages:
+                        socket.send(message)
             await asyncio.sleep(SNAPSHOT_GAP_S)
 
     async def snapshot(self) -> dict[str, Any]:
@@ -178,15 +172,6 @@ class OperatorFeed:
             log.warning("usernames for the operators' feed not read: %s", exc)
             return
         self._names.update({str(user_id): name for user_id, name in found.items()})
-
-
-def _car_of(event: StreamEvent) -> str | None:
-    """The car an event names to the operators, if any."""
-    if isinstance(event, SessionEnded):
-        return event.bill.car
-    if isinstance(event, Called | Displaced | Done):
-        return event.car
-    return None
 
 
 class LiveSocket(tornado.websocket.WebSocketHandler):

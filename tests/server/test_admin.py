@@ -533,3 +533,41 @@ async def test_without_the_live_station_only_its_views_are_unavailable(
     finally:
         server.stop()
         await server.close_all_connections()
+
+
+# -- the operators' live feed ---------------------------------------------------------------------
+async def next_event(feed: Any, kind: str) -> dict[str, Any]:
+    """The next `event` message of that kind, past the snapshots."""
+    while True:
+        text = await asyncio.wait_for(feed.read_message(), 5)
+        assert text is not None, "the feed closed"
+        message: dict[str, Any] = json.loads(text)
+        if message["type"] == "event" and message["kind"] == kind:
+            return message
+
+
+@pytest.mark.asyncio
+async def test_the_live_feed_names_a_new_car_by_its_user_from_its_first_event(
+    station: Station,
+) -> None:
+    _, alice = await station.user("alice")
+    live = station.base.replace("http://", "ws://") + "/admin/live?token=" + station.operator
+    feed = await websocket_connect(live)
+    driver = None
+    try:
+        snapshot = json.loads(await feed.read_message())  # type: ignore[arg-type]
+        assert snapshot["type"] == "snapshot" and snapshot["waiting"] == []
+        query = urlencode({"token": alice, "mode": "fast", "quantity": 10})
+        driver = await websocket_connect(f"{station.ws_url}?{query}")  # called to A at once
+        called = await next_event(feed, "call")
+        # The feed had never seen this car: its user is read before the event goes out.
+        assert (called["username"], called["queueNo"], called["stationId"]) == ("alice", "F1", 1)
+        assert "car" not in called
+        await station.run(1200)  # 10 kWh at 30 kW: 20 minutes
+        bill = await next_event(feed, "bill")
+        # Valley: 10 kWh x 0.4 = 4.00 yuan, service 10 kWh x 0.8 = 8.00, total 12.00.
+        assert (bill["username"], bill["quantity"], bill["cost"]) == ("alice", 10.0, 12.0)
+    finally:
+        feed.close()
+        if driver is not None:
+            driver.close()
