@@ -21,10 +21,13 @@ run: $(STAMP)
 replay: $(STAMP)
 	$(BIN)/charge-station replay --config examples/station.toml examples/day.txt
 
-# The browser tests drive Debian's chromium and chromedriver: installed here when missing.
+# The browser tests drive Debian's chromium and chromedriver (with a Chinese font, for the
+# pages' Chinese): installed here when missing.
+BROWSER_PACKAGES := chromium chromium-driver fonts-wqy-microhei
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
+	  test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; }
 
 test: $(STAMP) browser
 	$(BIN)/ruff check .

@@ -20,6 +20,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 from tornado.websocket import websocket_connect
 
+from tests.web import conftest
 from tests.web.conftest import (
     FAST_AND_COMMON,
     ONE_FAST,
@@ -36,19 +37,11 @@ from tests.web.conftest import (
     wait_text,
 )
 
-# One price all day, so that a bill's amounts do not depend on the hour the test runs at
-# (RULES §6: charge = kWh x the period's price; service = kWh x the service fee).
-PRICE_YUAN_PER_KWH = Decimal("1.0")
-SERVICE_YUAN_PER_KWH = Decimal("0.8")
-ONE_PRICE = f"""
-[tariff]
-service_fee = {SERVICE_YUAN_PER_KWH}
-
-[tariff.prices]
-peak = {PRICE_YUAN_PER_KWH}
-flat = {PRICE_YUAN_PER_KWH}
-valley = {PRICE_YUAN_PER_KWH}
-"""
+# The tests' stations have one price all day (tests.web.conftest), so that a bill's amounts
+# do not depend on the hour the test runs at (RULES §6: charge = kWh x the period's price;
+# service = kWh x the service fee).
+PRICE_YUAN_PER_KWH = Decimal(str(conftest.PRICE_YUAN_PER_KWH))
+SERVICE_YUAN_PER_KWH = Decimal(str(conftest.SERVICE_YUAN_PER_KWH))
 CSV_HEADER = [
     "id",
     "time",
@@ -247,7 +240,7 @@ def test_stopping_a_session_and_removing_a_request(
 def test_reports_table_chart_and_csv_from_the_bills(
     station_factory: Callable[..., Station], browser: WebDriver, tmp_path: Path
 ) -> None:
-    station = station_factory(config_text(scale=600, piles=FAST_AND_COMMON + ONE_PRICE))
+    station = station_factory(config_text(scale=600, piles=FAST_AND_COMMON))
     token = station.register("dora")
     bill = ask(station, token, "F", 2, until="bill")
     assert bill["bill"]["quantity"] == 2.0

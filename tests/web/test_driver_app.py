@@ -108,7 +108,8 @@ def test_two_drivers_the_second_waits_sees_ahead_fall_and_is_called(
     station = station_factory(config_text(scale=120, piles=ONE_FAST, places=1))
     first, second = browser_factory(), browser_factory(width=390, height=844)
     sign_up(first, station, "ann")
-    ask(first, "2")  # 2 kWh at 30 kW: 4 station minutes, 2 real seconds
+    # 4 kWh at 30 kW: 8 station minutes, 4 real seconds, time for Cai to join the line.
+    ask(first, "4")
     wait_text(first, "area", "Charging")
     bob = ApiCar(station.url, station.register("bob"), "fast", 2)
     bob.wait_for("queued")
@@ -130,7 +131,8 @@ def test_revise_while_waiting_and_the_refusal_once_called(
     station_factory: Make, browser: WebDriver
 ) -> None:
     station = station_factory(config_text(scale=120, piles=ONE_FAST, places=1))
-    ahead = ApiCar(station.url, station.register("abe"), "fast", 2)
+    # 6 kWh at 30 kW: 12 station minutes, 6 real seconds of waiting to change in.
+    ahead = ApiCar(station.url, station.register("abe"), "fast", 6)
     ahead.wait_for("charging")
     sign_up(browser, station, "eva")
     ask(browser, "5")
@@ -139,7 +141,7 @@ def test_revise_while_waiting_and_the_refusal_once_called(
     el(browser, "revise").click()
     wait_text(browser, "revise-ok", "F2")
     wait_text(browser, "quantity", "1.50 kWh")
-    # Abe is done after 4 station minutes: Eva is called, and a change is refused now.
+    # Abe is done after 12 station minutes: Eva is called, and a change is refused now.
     wait_text(browser, "area", "Charging")
     type_into(browser, "revise-quantity", "3")
     el(browser, "revise").click()
@@ -180,18 +182,18 @@ def test_cancel_asks_first_and_bills_what_was_received(
 def test_a_reload_mid_charge_resumes_the_request(station_factory: Make, browser: WebDriver) -> None:
     station = station_factory(config_text(scale=120, piles=ONE_FAST))
     sign_up(browser, station, "gus")
-    ask(browser, "3")  # 6 station minutes: 3 real seconds
+    ask(browser, "6")  # 12 station minutes: 6 real seconds
     wait_text(browser, "area", "Charging")
     browser.refresh()
     # The page asks the station, reopens the socket without an amount: the same request.
     wait_text(browser, "area", "Charging")
     assert text_of(browser, "queue-no") == "F1"
-    assert text_of(browser, "quantity") == "3.00 kWh"
+    assert text_of(browser, "quantity") == "6.00 kWh"
     wait_text(browser, "done-reason", "Charging complete")
-    assert text_of(browser, "bill-kwh") == "3.00 kWh"
+    assert text_of(browser, "bill-kwh") == "6.00 kWh"
     # One request, one bill: the reload made no second request.
     bills = station.call("GET", "/user/lognew", token=station_token(browser))["log"]
-    assert [b["quantity"] for b in bills] == [3.0]
+    assert [b["quantity"] for b in bills] == [6.0]
 
 
 def station_token(driver: WebDriver) -> str:
