@@ -162,6 +162,7 @@ function boot() {
     if (kept.session) clearSession(KIND);
     showLogin(kept.session ? "not_operator" : kept.reason);
   }
+  document.documentElement.dataset.ready = "1"; // the first view is drawn (bench/web_load.py)
 }
 
 boot();
