@@ -86,8 +86,12 @@ class Units(NamedTuple):
 
 def round_half_up(value: Fraction, places: int) -> Decimal:
     """value rounded half up (away from zero for the half) to `places` decimals, for display."""
-    scale = 10**places
-    scaled = value * scale
-    sign = -1 if scaled < 0 else 1
-    whole = (abs(scaled.numerator) * 2 + scaled.denominator) // (2 * scaled.denominator)
-    return Decimal(sign * whole).scaleb(-places)
+    return Decimal(round_half_up_scaled(value.numerator, value.denominator, places)).scaleb(-places)
+
+
+def round_half_up_scaled(numerator: int, denominator: int, places: int) -> int:
+    """numerator / denominator (denominator > 0) rounded half up to `places` decimals, as a
+    whole number of 10**-places: round_half_up without building a Fraction or a Decimal, for
+    output that rounds hundreds of values (a replay's snapshots)."""
+    whole = (abs(numerator) * 10**places * 2 + denominator) // (2 * denominator)
+    return -whole if numerator < 0 else whole

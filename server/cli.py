@@ -1,24 +1,57 @@
-"""`charge-station`: the station's command line.
+"""`charge-station`: the station's command line: its arguments, and the command they name.
 
-Each subcommand imports only what it needs, so `replay` starts without Tornado, pymodbus or peewee.
+Each command imports only what it uses. `replay` reads its arguments without argparse and imports
+the replay alone: no asyncio, Tornado, pymodbus or peewee (docs/performance.md, "Replay
+start-up"). The other commands live in server.commands, imported when one of them runs.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import hashlib
-import math
+import gc
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 
 
-def _replay(args: argparse.Namespace) -> int:
+class ReplayArgs(NamedTuple):
+    """The replay's arguments, however they were read."""
+
+    events: str
+    config: str | None = None
+    json: bool = False
+
+
+def replay_args(argv: Sequence[str]) -> ReplayArgs | None:
+    """`replay [--config FILE] [--json] EVENTS`, in any order, read without argparse: importing
+    it and building the parser cost the replay more than replaying a day. None for anything
+    else (help, abbreviations, `--config=FILE`, a mistake): argparse reads those, and says what
+    is wrong."""
+    if not argv or argv[0] != "replay":
+        return None
+    events = config = None
+    as_json = False
+    rest = iter(argv[1:])
+    for arg in rest:
+        if arg == "--json":
+            as_json = True
+        elif arg == "--config" and config is None:
+            config = next(rest, None)
+            if config is None or config.startswith("-"):
+                return None
+        elif events is None and not arg.startswith("-"):
+            events = arg
+        else:
+            return None
+    return None if events is None else ReplayArgs(events, config, as_json)
+
+
+def run_replay(args: ReplayArgs) -> int:
     from controller.config import ConfigError, default_config, load_config
     from controller.replay.output import dumps, to_text
     from controller.replay.runner import replay
@@ -52,252 +85,25 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load(path: str | None) -> Any:
-    from controller.config import ConfigError, default_config, load_config
-
-    try:
-        return load_config(path) if path else default_config()
-    except ConfigError as exc:
-        print(f"charge-station: configuration {exc}", file=sys.stderr)
-        return None
+def _replay_namespace(args: argparse.Namespace) -> int:
+    return run_replay(ReplayArgs(args.events, args.config, args.json))
 
 
-async def _serve_until_signal(
-    config: Any,
-    state_dir: Path,
-    banner: Callable[[Any], Awaitable[None]],
-    config_digest: str | None = None,
-) -> None:
-    """Start the station, show its banner, run until SIGINT or SIGTERM, stop cleanly."""
-    from server.service import Service
+def _command(name: str) -> Callable[[argparse.Namespace], int]:
+    """server.commands' handler `name`, imported when its command runs (it imports asyncio)."""
 
-    service = await Service.start(config, state_dir, config_digest=config_digest)
-    service.install_signals()
-    await banner(service)
-    await service.wait()
-    await service.stop()
+    def run(args: argparse.Namespace) -> int:
+        from server import commands
 
+        handler: Callable[[argparse.Namespace], int] = getattr(commands, name)
+        return handler(args)
 
-def _serve(args: argparse.Namespace) -> int:
-    from server.service import configure_logging
-
-    config = _load(args.config)
-    if config is None:
-        return EXIT_BAD_INPUT
-    configure_logging(args.verbose)
-
-    async def banner(service: Any) -> None:
-        where = f"{service.scheme}://{config.server.host}:{service.port}"
-        print(f"station listening on {where}", flush=True)
-
-    digest = hashlib.sha256(Path(args.config).read_bytes()).hexdigest()
-    main = _serve_until_signal(config, Path(args.state), banner, digest)
-    return _run_station(main, config.server.port)
-
-
-def _run_station(main: Any, port: int) -> int:
-    """Run the station; a port in use or an unusable state directory is said plainly."""
-    try:
-        asyncio.run(main)
-    except OSError as exc:
-        print(f"charge-station: cannot start: {exc.strerror or exc} (port {port})", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ValueError as exc:  # a state directory the station cannot use (e.g. a bad secret)
-        print(f"charge-station: cannot start: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except Exception as exc:
-        from controller.storage import StorageError
-
-        if not isinstance(exc, StorageError):
-            raise
-        # A database newer than this release, or one that could not be backed up before its
-        # upgrade: nothing was changed, and the message says what to do.
-        print(f"charge-station: cannot start: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return EXIT_OK
-
-
-DEMO_EXAMPLE = """Try it (Python, with the venv's packages):
-
-  .venv/bin/python - <<'PY'
-  import asyncio, json, urllib.parse, urllib.request
-  from tornado.websocket import websocket_connect
-  BASE = "{host}:{port}"
-  form = urllib.parse.urlencode({{"username": "demo", "password": "demo-pass", "code": "{code}"}})
-  token = json.load(urllib.request.urlopen(f"http://{{BASE}}/register?{{form}}", data=b""))["token"]
-  async def charge():
-      ws = await websocket_connect(f"ws://{{BASE}}/user/charge?token={{token}}&mode=fast&quantity=5")
-      while (msg := await ws.read_message()) is not None:
-          print(msg)
-  asyncio.run(charge())
-  PY
-"""
-
-
-def demo_config(sim: Any, scale: float, port: int) -> Any:
-    """The brief's station (RULES §1) on the piles of a running pile-sim: each pile a
-    reference pile on its own Modbus TCP port on loopback, as hardware would be reached."""
-    from controller.config import ClockSettings, PileConfig, ServerSettings, default_config
-
-    config = default_config()
-    # The piles' watchdogs count simulated time: give them at least a real second, so a busy
-    # laptop does not trip them at 60x.
-    watchdog_s = min(0xFFFF, max(PileConfig._field_defaults["watchdog_s"], math.ceil(scale)))
-    piles = tuple(
-        p._replace(link=f"{sim.tcp_link(unit)}?timeout=0.5", unit=unit, watchdog_s=watchdog_s)
-        for unit, p in enumerate(config.piles, start=1)
-    )
-    return config._replace(
-        piles=piles, clock=ClockSettings(scale=scale), server=ServerSettings(port=port)
-    )
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from controller.config import DEFAULT_PILES
-    from firmware_sim.launch import LaunchError, PileSimProcess
-    from server.service import configure_logging
-
-    configure_logging(args.verbose)
-    # The brief's five piles as a pile-sim process on loopback: the station drives them over
-    # Modbus TCP with the same drivers as hardware. Time runs `scale` times faster in both.
-    specs = [f"{unit}:reference:{p.power_w / 1000:g}" for unit, p in enumerate(DEFAULT_PILES, 1)]
-    sim_args = ["--tcp", "127.0.0.1:0", "--port-per-pile", "--scale", f"{args.scale:g}"]
-    try:
-        sim = PileSimProcess.start([*sim_args, *(a for spec in specs for a in ("--pile", spec))])
-    except LaunchError as exc:
-        print(f"charge-station: cannot start the simulated piles: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    config = demo_config(sim, args.scale, args.port)
-
-    async def banner(service: Any) -> None:
-        code = await service.accounts.issue_code(ttl_s=24 * 3600)
-        host = config.server.host
-        url = f"http://{host}:{service.port}"
-        print(f"Charging station demo: open {url} in a browser  (Ctrl-C stops it)")
-        print(f"Operator dashboard: {url}/admin")
-        print(f"Registration code (single use, 24 h): {code}")
-        print(f"The piles' own state and meters: {sim.control_url}/state")
-        print(
-            f"Five simulated piles (pile-sim pid {sim.proc.pid}, Modbus TCP on loopback), "
-            f"time {config.clock.scale:g}x faster; state in {args.state}/"
-        )
-        fault = '{"unit": 1, "kind": "pile_fault", "code": 7}'
-        print(f"Make pile A fail: curl -d '{fault}' {sim.control_url}/fault  (/clear mends it)")
-        print(DEMO_EXAMPLE.format(host=host, port=service.port, code=code), flush=True)
-
-    with sim:
-        return _run_station(_serve_until_signal(config, Path(args.state), banner), args.port)
-
-
-async def _accounts(state_dir: Path) -> tuple[Any, Any]:
-    from controller.storage import DATABASE_FILENAME, AsyncStorage
-    from server.accounts import Accounts, load_secret
-
-    state_dir.mkdir(parents=True, exist_ok=True)
-    storage = await AsyncStorage.open(state_dir / DATABASE_FILENAME)
-    return storage, Accounts(storage, load_secret(state_dir))
-
-
-def _user_add(args: argparse.Namespace) -> int:
-    from server.accounts import AccountError
-
-    # The password comes from standard input, never from the command line (ps would show it).
-    if sys.stdin.isatty():
-        import getpass
-
-        password = getpass.getpass(f"password for {args.username}: ")
-    else:
-        password = sys.stdin.readline().rstrip("\n")
-
-    async def run() -> int:
-        storage, accounts = await _accounts(Path(args.state))
-        try:
-            user_id = await accounts.create_user(args.username, password, args.role)
-        except AccountError as exc:
-            print(f"charge-station: {exc.msg}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        finally:
-            await storage.close()
-        print(f"user {args.username} ({args.role}) created with id {user_id}")
-        return EXIT_OK
-
-    return asyncio.run(run())
-
-
-def _code_issue(args: argparse.Namespace) -> int:
-    async def run() -> int:
-        storage, accounts = await _accounts(Path(args.state))
-        try:
-            for _ in range(args.count):
-                print(await accounts.issue_code(ttl_s=int(args.hours * 3600)))
-        finally:
-            await storage.close()
-        return EXIT_OK
-
-    if not 0 < args.hours <= 24 * 365:
-        print("charge-station: --hours must be above 0 and at most a year", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if not 1 <= args.count <= 1000:
-        print("charge-station: N must be from 1 to 1000", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return asyncio.run(run())
-
-
-def _size(n: int) -> str:
-    """A file size for people: 1.5 MiB (1572864 bytes)."""
-    if n < 1024:
-        return f"{n} bytes"
-    value, unit = n / 1024, "KiB"
-    for bigger in ("MiB", "GiB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{value:.1f} {unit} ({n} bytes)"
-
-
-def _backup(args: argparse.Namespace) -> int:
-    from controller.backup import BackupError, backup
-    from controller.storage import DATABASE_FILENAME
-
-    try:
-        info = backup(Path(args.state) / DATABASE_FILENAME, Path(args.file), force=args.force)
-    except BackupError as exc:
-        print(f"charge-station: backup: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(
-        f"wrote {info.path}: {_size(info.size_bytes)}, schema version {info.schema_version}, "
-        f"{info.bills} bills"
-    )
-    return EXIT_OK
-
-
-def _restore(args: argparse.Namespace) -> int:
-    from controller.backup import BackupError, restore
-    from controller.storage import DATABASE_FILENAME
-
-    database = Path(args.state) / DATABASE_FILENAME
-    try:
-        done = restore(database, Path(args.file), keep_queue=args.keep_queue)
-    except BackupError as exc:
-        print(f"charge-station: restore: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    info = done.info
-    print(
-        f"restored {info.path} into {database}: schema version {info.schema_version}, "
-        f"{info.bills} bills"
-    )
-    if done.kept is not None:
-        print(f"the replaced database is kept as {done.kept}")
-    if done.queue_dropped is not None:
-        saved = done.queue_dropped.strftime("%Y-%m-%d %H:%M UTC")
-        print(
-            f"the queue saved at {saved} was left out (its cars have gone); "
-            "--keep-queue restores it too"
-        )
-    return EXIT_OK
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="charge-station", description="The EV charging station's controller."
     )
@@ -315,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("events", metavar="EVENTS", help="scenario file, one event a line")
     rp.add_argument("--json", action="store_true", help="print one JSON object")
-    rp.set_defaults(run=_replay)
+    rp.set_defaults(run=_replay_namespace)
 
     sv = commands.add_parser(
         "serve", help="run the station: the piles of the configuration and the API"
@@ -325,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
     sv.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sv.set_defaults(run=_serve)
+    sv.set_defaults(run=_command("serve"))
 
     dm = commands.add_parser("demo", help="the brief's station on simulated piles, ready to try")
     dm.add_argument(
@@ -336,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dm.add_argument("--scale", type=float, default=60.0, help="time speed-up (default 60)")
     dm.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    dm.set_defaults(run=_demo)
+    dm.set_defaults(run=_command("demo"))
 
     us = commands.add_parser("user", help="station users (operators)")
     us_commands = us.add_subparsers(dest="user_command", required=True, metavar="ACTION")
@@ -355,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument(
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
-    ua.set_defaults(run=_user_add)
+    ua.set_defaults(run=_command("user_add"))
 
     cd = commands.add_parser("codes", help="registration codes for drivers")
     cd_commands = cd.add_subparsers(dest="code_command", required=True, metavar="ACTION")
@@ -369,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     ci.add_argument(
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
-    ci.set_defaults(run=_code_issue)
+    ci.set_defaults(run=_command("code_issue"))
 
     bk = commands.add_parser(
         "backup",
@@ -380,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
     bk.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    bk.set_defaults(run=_backup)
+    bk.set_defaults(run=_command("take_backup"))
 
     rs = commands.add_parser(
         "restore",
@@ -395,13 +201,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also restore the queue saved in the backup (only for a backup made just now)",
     )
-    rs.set_defaults(run=_restore)
+    rs.set_defaults(run=_command("restore_backup"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.run(args)
+    """Run a command; argv None: this process's own arguments, as the installed command and
+    `python -m server.cli` run it."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    plain = replay_args(words)
+    if plain is None:
+        args = build_parser().parse_args(words)
+        return args.run(args)
+    code = run_replay(plain)
+    if argv is None:
+        # The process ends with the replay, and the collector's passes at exit would walk the
+        # 11,000 objects of its modules and output only to free what the exit frees anyway:
+        # 3 ms, a tenth of the replay's start (docs/performance.md). It holds no file that
+        # needs closing (stdout is flushed at exit). Not when called in process (tests).
+        gc.freeze()
+    return code
 
 
 if __name__ == "__main__":

@@ -6,13 +6,15 @@ Values stay exact until here; each is rounded half up exactly once, as it is pri
 from __future__ import annotations
 
 import json
-from decimal import Decimal
-from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from controller.billing import Bill
-from controller.replay.runner import LineCar, ReplayResult
-from controller.units import Units, round_half_up
+from controller.units import Units, round_half_up_scaled
+
+if TYPE_CHECKING:
+    from fractions import Fraction
+
+    from controller.billing import Bill
+    from controller.replay.runner import LineCar, ReplayResult
 
 
 def clock(seconds: Fraction | int, *, floor_to_minute: bool = False) -> str:
@@ -22,41 +24,42 @@ def clock(seconds: Fraction | int, *, floor_to_minute: bool = False) -> str:
         day, minute_of_day = divmod(minutes, 24 * 60)
         text = f"{minute_of_day // 60:02d}:{minute_of_day % 60:02d}"
     else:
-        whole = int(round_half_up(Fraction(seconds), 0))
+        whole = round_half_up_scaled(seconds.numerator, seconds.denominator, 0)
         day, second_of_day = divmod(whole, 86_400)
         h, rest = divmod(second_of_day, 3600)
         text = f"{h:02d}:{rest // 60:02d}:{rest % 60:02d}"
     return f"{text}+{day}" if day else text
 
 
-def _num(value: Decimal) -> float:
-    # The shortest repr of a float made from a 2- or 4-decimal Decimal prints those decimals.
-    return float(value)
+# Values are rounded in whole hundredths (or ten-thousandths) and then divided: integer division
+# gives the float nearest the decimal, whose shortest repr prints those decimals. Integers, not
+# Fractions and Decimals, because a replay's snapshots round hundreds of values.
 
 
 def _kwh(units: Units, energy: int) -> float:
-    return _num(round_half_up(units.kwh(energy), 2))
+    return round_half_up_scaled(energy, units.energy_per_kwh, 2) / 100
 
 
-def _yuan(units: Units, fee: int) -> Decimal:
-    return round_half_up(units.yuan(fee), 2)
+def _cents(units: Units, fee: int) -> int:
+    return round_half_up_scaled(fee, units.fee_units_per_yuan, 2)
 
 
 def bill_json(units: Units, bill: Bill) -> dict[str, Any]:
-    charge = _yuan(units, bill.charge_fee)
-    service = _yuan(units, bill.service_fee)
+    charge = _cents(units, bill.charge_fee)
+    service = _cents(units, bill.service_fee)
+    hours = round_half_up_scaled(bill.end_tick - bill.start_tick, units.ticks_per_s * 3600, 4)
     return {
         "car": bill.car,
         "stationId": bill.pile_id,
         "pile": bill.pile_name,
         "quantity": _kwh(units, bill.energy),
-        "timeOfUse": _num(round_half_up(units.hours(bill.end_tick - bill.start_tick), 4)),
+        "timeOfUse": hours / 10_000,
         "startTime": clock(units.seconds(bill.start_tick)),
         "endTime": clock(units.seconds(bill.end_tick)),
-        "costOfCharge": _num(charge),
+        "costOfCharge": charge / 100,
         # The shown total is the sum of the shown parts (RULES §6).
-        "costOfService": _num(service),
-        "cost": _num(charge + service),
+        "costOfService": service / 100,
+        "cost": (charge + service) / 100,
     }
 
 
@@ -78,7 +81,7 @@ def to_json(result: ReplayResult) -> dict[str, Any]:
                         {
                             "car": c.car,
                             "charged": _kwh(u, c.energy),
-                            "fee": _num(_yuan(u, result.fee(c))),
+                            "fee": _cents(u, result.fee(c)) / 100,
                         }
                         for c in p.cars
                     ],

@@ -5,10 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from fractions import Fraction
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from controller.billing import Bill, EndReason, SessionMeter
 from controller.replay.output import bill_json
 from controller.tariff import TariffClock
-from controller.units import Units, round_half_up
+from controller.units import Units, round_half_up, round_half_up_scaled
 from tests.controller.harness import COMMON, World, pile
 
 VALLEY, FLAT, PEAK, SERVICE = Fraction(4, 10), Fraction(7, 10), Fraction(1), Fraction(8, 10)
@@ -101,6 +104,22 @@ def test_rounding_is_half_up() -> None:
     assert round_half_up(Fraction(5, 1000), 2) == Decimal("0.01")
     assert round_half_up(Fraction(-1, 8), 2) == Decimal("-0.13")
     assert round_half_up(Fraction(40, 7), 4) == Decimal("5.7143")
+
+
+@given(
+    st.integers(-(10**15), 10**15),
+    st.integers(1, 10**12),
+    st.sampled_from([0, 2, 4]),
+)
+def test_the_integer_rounding_is_the_decimal_one(
+    numerator: int, denominator: int, places: int
+) -> None:
+    # The replay's output rounds in whole hundredths and divides; it must print what rounding
+    # to a Decimal and converting that prints (the output stays byte for byte the same).
+    shown = round_half_up(Fraction(numerator, denominator), places)
+    scaled = round_half_up_scaled(numerator, denominator, places)
+    assert Decimal(scaled).scaleb(-places) == shown
+    assert repr(scaled / 10**places) == repr(float(shown))
 
 
 def test_current_fee_of_a_charging_car_is_charging_plus_service_so_far() -> None:
