@@ -53,7 +53,10 @@ def serve(args: argparse.Namespace) -> int:
         where = f"{service.scheme}://{config.server.host}:{service.port}"
         print(f"station listening on {where}", flush=True)
 
-    digest = hashlib.sha256(Path(args.config).read_bytes()).hexdigest()
+    # Without --config the station runs on the defaults: the banner digests those instead.
+    digest = (
+        None if args.config is None else hashlib.sha256(Path(args.config).read_bytes()).hexdigest()
+    )
     main = _serve_until_signal(config, Path(args.state), banner, digest)
     return _run_station(main, config.server.port)
 
