@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -29,6 +29,9 @@ from server.app import AppContext, make_app
 from server.hardware import build_links
 from server.hub import Hub, utc_now
 from server.sd_notify import Notifier
+
+if TYPE_CHECKING:
+    from server.ocpp.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,10 @@ def configure_logging(verbose: bool = False) -> None:
     # peewee's debug lines carry SQL parameters (registration codes, password hashes).
     logging.getLogger("peewee").setLevel(logging.WARNING)
     logging.getLogger("pymodbus").setLevel(logging.WARNING)
+    # The ocpp library logs every message it sends or receives at INFO.
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    if not verbose:
+        logging.getLogger("server.ocpp.wire").setLevel(logging.WARNING)
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:
@@ -125,6 +132,7 @@ class Service:
         self._tasks: list[asyncio.Task[Any]] = []
         self.notifier = Notifier()
         self._answered = asyncio.Event()
+        self.uplink: Uplink | None = None  # the OCPP uplink, when [ocpp] has a url
 
     @classmethod
     async def start(
@@ -165,6 +173,11 @@ class Service:
         if saved is not None:
             self.loop.restore(json.loads(saved))
             log.info("carrying on: %d requests restored", self.door.request_count())
+        if config.ocpp.url is not None:
+            from server.ocpp.uplink import Uplink  # the ocpp library only where it is used
+
+            self.uplink = Uplink(config.ocpp, self.door, self.storage, config.clock.scale)
+            await self.uplink.start()
         ctx = AppContext(
             self.accounts,
             self.storage,
@@ -231,6 +244,9 @@ class Service:
             # a crash meanwhile the session is still open in the saved state, and the pile's
             # meter bills it again, once, when the station is back.
             await self.hub.bills_stored()
+            if self.uplink is not None:
+                # ... nor of a transaction whose messages are not stored yet.
+                await self.uplink.flushed()
             generation = self._generation
             try:
                 await self._save()
@@ -280,6 +296,8 @@ class Service:
                 await task
         await self.loop.shutdown(SAFE_STOP_TIMEOUT_S)
         stored = await self.hub.drain()  # the bills of the stopped sessions, stored and sent
+        if self.uplink is not None:
+            await self.uplink.close()  # their StopTransactions are stored, sent after the restart
         await asyncio.sleep(0)  # let the sockets write them before they close
         await self.http.close_all_connections()
         if stored:
