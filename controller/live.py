@@ -120,8 +120,8 @@ class ControlLoop:
         self.watchdog_s = {p.id: p.watchdog_s for p in config.piles}
         # The loop's own health, for whoever watches it (the server's metrics): each tick's
         # duration in real seconds and whether it ran to its end, told to every watcher; and
-        # the full ticks missed (a period passed without one: the loop fell behind, or a tick
-        # failed).
+        # the full ticks missed (periods that passed without one starting: a tick started
+        # late or ran over its period, or failed).
         self.tick_watchers: list[Callable[[float, bool], None]] = []
         self.ticks_missed = 0
 
@@ -205,7 +205,10 @@ class ControlLoop:
                 ok = True
                 if on_tick is not None:
                     on_tick()
-            self._watched(clock() - started, ok)
+            took_s = clock() - started
+            if full and took_s >= period_s:  # it ran over: the periods it took had no tick
+                self.ticks_missed += int(took_s // period_s)
+            self._watched(took_s, ok)
             if full:
                 full_due = clock() + poll_s / scale
             wait_s, only = self._next_wake(max(0.0, full_due - clock()) * scale)
