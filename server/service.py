@@ -31,6 +31,7 @@ from server.hub import Hub, utc_now
 from server.sd_notify import Notifier
 
 if TYPE_CHECKING:
+    from server.metrics import StationMetrics
     from server.ocpp.uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,9 @@ class Service:
         self.notifier = Notifier()
         self._answered = asyncio.Event()
         self.uplink: Uplink | None = None  # the OCPP uplink, when [ocpp] has a url
+        self.metrics: StationMetrics | None = None  # /metrics, when [metrics] has a port
+        self.metrics_http: HTTPServer | None = None
+        self.metrics_port = 0
 
     @classmethod
     async def start(
@@ -149,6 +153,9 @@ class Service:
             self.notifier = notifier
         # Listen first: a port in use is found before anything is opened.
         sockets = bind_sockets(config.server.port if port is None else port, config.server.host)
+        metrics_sockets = []
+        if config.metrics.port is not None:
+            metrics_sockets = bind_sockets(config.metrics.port, config.metrics.host)
         tls = tls_context(config)
         state_dir.mkdir(parents=True, exist_ok=True)
         self.storage = await AsyncStorage.open(state_dir / DATABASE_FILENAME)
@@ -186,7 +193,10 @@ class Service:
             config.server.max_quantity_kwh,
             config.server.cors_origins,
         )
-        self.http = HTTPServer(make_app(ctx), ssl_options=tls)
+        app = make_app(ctx)
+        if metrics_sockets:
+            self._serve_metrics(config, app, metrics_sockets)
+        self.http = HTTPServer(app, ssl_options=tls)
         self.http.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         self.scheme = "http" if config.server.tls_cert is None else "https"
@@ -203,6 +213,27 @@ class Service:
         ]
         log_banner(config, self.scheme, self.port, config_digest)
         return self
+
+    def _serve_metrics(self, config: Config, app: Any, sockets: list[Any]) -> None:
+        from server.metrics import StationMetrics, metrics_app  # prometheus_client only here
+
+        metrics = self.metrics = StationMetrics(self.door, self.loop)
+        metrics.watch_links(config, self.pool)
+        metrics.watch_http(app)
+        metrics.uplink = self.uplink
+        feeds = [
+            r.target_kwargs["feed"] for r in app.wildcard_router.rules if "feed" in r.target_kwargs
+        ]
+
+        def websockets() -> dict[str, int]:
+            drivers = sum(len(group) for group in self.hub.sockets.values())
+            return {"driver": drivers, "operator": sum(len(f.sockets) for f in feeds)}
+
+        metrics.websockets = websockets
+        self.metrics_http = HTTPServer(metrics_app(metrics, config.metrics))
+        self.metrics_http.add_sockets(sockets)
+        self.metrics_port = sockets[0].getsockname()[1]
+        log.info("metrics on http://%s:%d/metrics", config.metrics.host, self.metrics_port)
 
     def _ticked(self) -> None:
         """After every control-loop tick: systemd's watchdog is fed only by a loop that runs."""
@@ -287,6 +318,8 @@ class Service:
         self.notifier.stopping()
         self._stop.set()
         self.http.stop()
+        if self.metrics_http is not None:
+            self.metrics_http.stop()
         for task in self._tasks:
             # The saver may be waiting for its next turn (or for a locked database): the last
             # save below replaces it.

@@ -23,7 +23,7 @@ from ocpp.v16.enums import Action
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.testing import bind_unused_port
-from tornado.websocket import WebSocketHandler
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 
 class Received(NamedTuple):
@@ -119,7 +119,7 @@ class OcppSocket(WebSocketHandler):
 
     async def _serve(self) -> None:
         assert self.point is not None
-        with contextlib.suppress(Closed):
+        with contextlib.suppress(Closed, WebSocketClosedError):
             await self.point.start()
 
     def on_message(self, message: str | bytes) -> None:
