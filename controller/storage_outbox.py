@@ -8,7 +8,7 @@ there or not at all after a crash.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from controller.storage import Storage, _unavailable_as_retryable
 
@@ -66,32 +66,51 @@ Operation = Put | Sent | Begin | PeerId | Stopped | Forget
 
 
 def apply(storage: Storage, operations: list[Operation]) -> None:
-    """Apply the operations in order, in one transaction."""
+    """Apply the operations in order, in one transaction; runs of puts and of sends are one
+    statement each (executemany), so a batch of hundreds costs little."""
     db = storage._db
     with _unavailable_as_retryable(), db.atomic():
-        for op in operations:
-            if isinstance(op, Put):
-                db.execute_sql(
+        cursor = db.cursor()
+        i = 0
+        while i < len(operations):
+            op = operations[i]
+            kind = type(op)
+            j = i
+            while j < len(operations) and type(operations[j]) is kind:
+                j += 1
+            run = operations[i:j]
+            if kind is Put:
+                cursor.executemany(
                     "INSERT INTO uplink_outbox (id, tx, action, payload, created_utc_us)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    tuple(op.row),
+                    [tuple(p.row) for p in run],  # type: ignore[union-attr]
                 )
-            elif isinstance(op, Sent):
-                db.execute_sql("DELETE FROM uplink_outbox WHERE id = ?", (op.id,))
-            elif isinstance(op, Begin):
-                db.execute_sql(
-                    "INSERT OR REPLACE INTO uplink_transactions"
-                    " (tx, pile_id, car, meter_start_wh) VALUES (?, ?, ?, ?)",
-                    tuple(op),
+            elif kind is Sent:
+                cursor.executemany(
+                    "DELETE FROM uplink_outbox WHERE id = ?",
+                    [(s.id,) for s in run],  # type: ignore[union-attr]
                 )
-            elif isinstance(op, PeerId):
-                db.execute_sql(
-                    "UPDATE uplink_transactions SET csms_id = ? WHERE tx = ?", (op.csms_id, op.tx)
-                )
-            elif isinstance(op, Stopped):
-                db.execute_sql("UPDATE uplink_transactions SET stopped = 1 WHERE tx = ?", (op.tx,))
             else:
-                db.execute_sql("DELETE FROM uplink_transactions WHERE tx = ?", (op.tx,))
+                for one in run:
+                    _apply_one(cursor, one)
+            i = j
+
+
+def _apply_one(cursor: Any, op: Operation) -> None:
+    if isinstance(op, Begin):
+        cursor.execute(
+            "INSERT OR REPLACE INTO uplink_transactions (tx, pile_id, car, meter_start_wh)"
+            " VALUES (?, ?, ?, ?)",
+            tuple(op),
+        )
+    elif isinstance(op, PeerId):
+        cursor.execute(
+            "UPDATE uplink_transactions SET csms_id = ? WHERE tx = ?", (op.csms_id, op.tx)
+        )
+    elif isinstance(op, Stopped):
+        cursor.execute("UPDATE uplink_transactions SET stopped = 1 WHERE tx = ?", (op.tx,))
+    elif isinstance(op, Forget):
+        cursor.execute("DELETE FROM uplink_transactions WHERE tx = ?", (op.tx,))
 
 
 def load(storage: Storage) -> tuple[list[OutboxRow], list[TransactionRow]]:

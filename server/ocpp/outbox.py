@@ -28,6 +28,7 @@ from controller.storage_schema import utc_us
 log = logging.getLogger(__name__)
 
 RETRY_WRITE_S = 1.0  # after a failed database write (locked, disk full): try again this soon
+WRITE_EVERY_S = 0.05  # at most this often, so a burst of messages is one transaction
 
 
 @dataclass(slots=True)
@@ -155,3 +156,6 @@ class Outbox:
             async with self._written:
                 self._applied_ops += len(ops)
                 self._written.notify_all()
+            if not stop.is_set():
+                # What comes meanwhile is one write: a few per second, not one per message.
+                await asyncio.sleep(WRITE_EVERY_S)
