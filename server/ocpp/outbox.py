@@ -28,7 +28,7 @@ from controller.storage_schema import utc_us
 log = logging.getLogger(__name__)
 
 RETRY_WRITE_S = 1.0  # after a failed database write (locked, disk full): try again this soon
-WRITE_EVERY_S = 0.05  # at most this often, so a burst of messages is one transaction
+WRITE_EVERY_S = 0.25  # at most this often, so a burst of messages is one transaction
 
 
 @dataclass(slots=True)
@@ -57,6 +57,7 @@ class Outbox:
         self._applied_ops = 0  # ... of which written
         self._wake_writer = asyncio.Event()
         self._written = asyncio.Condition()
+        self._urgent = asyncio.Event()  # someone waits for the writes: no pause
         self.durable = 0  # durable messages waiting
 
     def __len__(self) -> int:
@@ -122,8 +123,11 @@ class Outbox:
 
     # -- the database --------------------------------------------------------------------------
     async def flushed(self) -> None:
-        """Return once every write recorded so far is in the database."""
+        """Return once every write recorded so far is in the database (written now, without
+        the writer's pause: the station's state saver waits on it)."""
         target = self._queued_ops
+        if self._applied_ops < target:
+            self._urgent.set()
         async with self._written:
             await self._written.wait_for(lambda: self._applied_ops >= target)
 
@@ -156,6 +160,9 @@ class Outbox:
             async with self._written:
                 self._applied_ops += len(ops)
                 self._written.notify_all()
-            if not stop.is_set():
-                # What comes meanwhile is one write: a few per second, not one per message.
-                await asyncio.sleep(WRITE_EVERY_S)
+            if not stop.is_set() and not self._urgent.is_set():
+                # What comes meanwhile is one write: a few per second, not one per message
+                # (each write is a thread hop that competes with the event loop for the GIL).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), WRITE_EVERY_S)
+            self._urgent.clear()
