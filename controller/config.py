@@ -86,6 +86,27 @@ class AccountSettings(NamedTuple):
     token_ttl_s: int = 7 * 24 * 3600
 
 
+class OcppSettings(NamedTuple):
+    """The OCPP 1.6J uplink to the operator's central system (server/ocpp); off without a url."""
+
+    url: str | None = None  # ws:// or wss://: the CSMS endpoint; the station appends /<id>
+    charge_point_id: str = ""  # the station's identity at the CSMS (each pile is a connector)
+    password: str | None = None  # HTTP Basic (OCPP-J security profile 1, or 2 with wss://)
+    cafile: str | None = None  # PEM file of the CA that signed the CSMS's certificate (wss://)
+    heartbeat_s: int = 300  # until the CSMS's BootNotification answer says otherwise
+    meter_values_s: int = 60  # station seconds between MeterValues of a transaction; 0 = none
+    reconnect_max_s: float = 60.0  # the longest pause between connection attempts (real s)
+
+
+class MetricsSettings(NamedTuple):
+    """/metrics for Prometheus on a listener of its own; off without a port."""
+
+    port: int | None = None
+    host: str = "127.0.0.1"
+    # A bearer token the scraper must send; required when host is not a loopback address.
+    token: str | None = None
+
+
 DEFAULT_PILES = (
     PileConfig(1, "A", Mode.FAST, 30_000),
     PileConfig(2, "B", Mode.FAST, 30_000),
@@ -102,6 +123,8 @@ class Config(NamedTuple):
     clock: ClockSettings = ClockSettings()
     server: ServerSettings = ServerSettings()
     accounts: AccountSettings = AccountSettings()
+    ocpp: OcppSettings = OcppSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 def default_config() -> Config:
@@ -127,6 +150,7 @@ def load_config(path: str) -> Config:
 
 # The keys each table accepts (the tables' own, and every [[piles]] table's: PILE_KEYS).
 SECTION_KEYS = {"station", "tariff", "piles", "clock", "server", "accounts"}
+SECTION_KEYS |= {"ocpp", "metrics"}
 CLOCK_KEYS = {"scale"}
 ACCOUNT_KEYS = {"bench_registration_code", "token_ttl_s"}
 TARIFF_KEYS = {"service_fee", "prices", "periods"}
@@ -149,6 +173,8 @@ def parse_config(data: dict[str, Any]) -> Config:
         ClockSettings(scale),
         parse_server(_table(data, "server", "server")),
         parse_accounts(_table(data, "accounts", "accounts")),
+        parse_ocpp(_table(data, "ocpp", "ocpp")),
+        parse_metrics(_table(data, "metrics", "metrics")),
     )
 
 
@@ -220,6 +246,80 @@ def parse_accounts(table: dict[str, Any]) -> AccountSettings:
         )
     ttl = _int(table, "accounts", "token_ttl_s", AccountSettings().token_ttl_s, 60, 365 * 24 * 3600)
     return AccountSettings(code, ttl)
+
+
+OCPP_KEYS = {"url", "charge_point_id", "password", "cafile", "heartbeat_s", "meter_values_s"}
+OCPP_KEYS |= {"reconnect_max_s"}
+# The identity ends the URL and is the Basic user name: no '/', no ':', nothing to escape.
+_CHARGE_POINT_ID = re.compile(r"[A-Za-z0-9._-]{1,48}")
+
+
+def parse_ocpp(table: dict[str, Any]) -> OcppSettings:
+    _no_unknown(table, "ocpp", OCPP_KEYS)
+    d = OcppSettings()
+    url = table.get("url")
+    if url is not None:
+        ok = isinstance(url, str) and url.startswith(("ws://", "wss://"))
+        host = url.split("://", 1)[1].split("/", 1)[0] if ok else ""
+        if not ok or not host or any(c.isspace() for c in url) or "?" in url or "#" in url:
+            raise ConfigError(
+                "ocpp.url",
+                f"{url!r} is not a WebSocket URL: ws:// or wss://, as "
+                '"wss://csms.example.com/ocpp" (the station appends /charge_point_id)',
+            )
+        url = url.rstrip("/")
+    cp_id = table.get("charge_point_id", d.charge_point_id)
+    if not isinstance(cp_id, str) or (cp_id and not _CHARGE_POINT_ID.fullmatch(cp_id)):
+        raise ConfigError(
+            "ocpp.charge_point_id", f"{cp_id!r}: 1 to 48 letters, digits, '_', '.' or '-'"
+        )
+    if url is not None and not cp_id:
+        raise ConfigError("ocpp.charge_point_id", "is required with ocpp.url")
+    password = table.get("password")
+    # OCPP 1.6 security whitepaper, profile 1/2: a password of 16 to 40 characters.
+    if password is not None and (
+        not isinstance(password, str) or not 16 <= len(password) <= 40 or not password.isprintable()
+    ):
+        raise ConfigError("ocpp.password", "must be 16 to 40 printable characters")
+    cafile = _path(table, "ocpp", "cafile")
+    if cafile is not None and not (url or "").startswith("wss://"):
+        raise ConfigError("ocpp.cafile", "is for a wss:// ocpp.url only")
+    heartbeat_s = _int(table, "ocpp", "heartbeat_s", d.heartbeat_s, 1, 86_400)
+    meter_values_s = _int(table, "ocpp", "meter_values_s", d.meter_values_s, 0, 86_400)
+    reconnect_max_s = float(
+        _to_decimal(table.get("reconnect_max_s", d.reconnect_max_s), "ocpp.reconnect_max_s")
+    )
+    if not 0.1 <= reconnect_max_s <= 3600:
+        raise ConfigError(
+            "ocpp.reconnect_max_s", f"{reconnect_max_s} must be from 0.1 to 3600 seconds"
+        )
+    return OcppSettings(url, cp_id, password, cafile, heartbeat_s, meter_values_s, reconnect_max_s)
+
+
+METRICS_KEYS = {"port", "host", "token"}
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def parse_metrics(table: dict[str, Any]) -> MetricsSettings:
+    _no_unknown(table, "metrics", METRICS_KEYS)
+    d = MetricsSettings()
+    port = _int(table, "metrics", "port", None, 0, 65535) if "port" in table else None
+    host = table.get("host", d.host)
+    if not isinstance(host, str) or not host:
+        raise ConfigError("metrics.host", "must be an address to listen on, as 127.0.0.1")
+    token = table.get("token")
+    if token is not None and (
+        not isinstance(token, str) or len(token) < 16 or not token.isprintable() or " " in token
+    ):
+        raise ConfigError("metrics.token", "must be 16 or more printable characters, no spaces")
+    loopback = host in LOOPBACK_HOSTS or host.startswith("127.")
+    if not loopback and token is None:
+        raise ConfigError(
+            "metrics.token",
+            f"is required when metrics.host ({host}) is not a loopback address: /metrics "
+            "without a token is served on 127.0.0.1 only",
+        )
+    return MetricsSettings(port, host, token)
 
 
 def parse_station(table: dict[str, Any]) -> StationSettings:

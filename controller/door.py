@@ -32,6 +32,7 @@ from controller.values import Mode, PileState
 __all__ = [
     "BillView",
     "Door",
+    "MeterView",
     "PileView",
     "PlaceChanged",
     "Progress",
@@ -352,3 +353,39 @@ class Door:
             power_now_w=None if status is None else status.power_w,
             answering=not self._loop.misses.get(pile.id, 0) and status is not None,
         )
+
+    # -- meters: what an uplink's transactions carry (OCPP meterStart, meterStop, MeterValues) --
+    def meter(self, pile_id: int) -> MeterView | None:
+        """The pile's meter and link as the control loop last read them; None for an unknown
+        pile. A running session's billed energy so far is meter_wh - session_start_wh."""
+        loop = self._loop
+        port = loop.ports.get(pile_id)
+        if port is None:
+            return None
+        status = loop.status.get(pile_id)
+        return MeterView(
+            pile_id=pile_id,
+            meter_wh=port.meter_wh,
+            session_start_wh=port.baseline_wh if port.amount_wh is not None else None,
+            power_w=None if status is None else status.power_w,
+            answering=not loop.misses.get(pile_id, 0) and status is not None,
+            vehicle=None if status is None else status.state.value,
+            fault_code=0 if status is None else status.fault_code,
+        )
+
+    def bill_wh(self, bill: Bill) -> int:
+        """A bill's energy in whole Wh (live sessions are metered in whole Wh, RULES §6)."""
+        return self.units.wh_floor(bill.energy)
+
+
+class MeterView(NamedTuple):
+    """A pile's meter and link at the control loop's last reading, in whole Wh as the meter
+    counts them."""
+
+    pile_id: int
+    meter_wh: int | None  # the last good reading; None before the first one
+    session_start_wh: int | None  # the count the running session started from; None: none
+    power_w: int | None  # what the pile reported at its last good reading
+    answering: bool  # its last read succeeded
+    vehicle: str | None  # the pile's own state then: no_vehicle, connected, charging, ...
+    fault_code: int  # the fault code the pile reports; 0: none

@@ -118,6 +118,12 @@ class ControlLoop:
         # (tick, power) when a pile's meter stopped moving while the pile delivered power.
         self.still_since: dict[int, tuple[int, int] | None] = dict.fromkeys(self.links)
         self.watchdog_s = {p.id: p.watchdog_s for p in config.piles}
+        # The loop's own health, for whoever watches it (the server's metrics): each tick's
+        # duration in real seconds and whether it ran to its end, told to every watcher; and
+        # the full ticks missed (periods that passed without one starting: a tick started
+        # late or ran over its period, or failed).
+        self.tick_watchers: list[Callable[[float, bool], None]] = []
+        self.ticks_missed = 0
 
     def _published(self, event: Event) -> None:
         if isinstance(event, ChargingStarted) and not self._in_tick:
@@ -183,20 +189,38 @@ class ControlLoop:
         clock = asyncio.get_running_loop().time
         full_due = 0.0  # when every pile is read next (event loop time)
         only: list[int] | None = None
+        period_s = poll_s / scale
         while not stop.is_set():
-            full = only is None or clock() >= full_due
+            started = clock()
+            full = only is None or started >= full_due
+            if full and full_due and started - full_due >= period_s:
+                self.ticks_missed += int((started - full_due) // period_s)
+            ok = False
             try:
                 await self.tick(None if full else only)
             except Exception:  # task boundary: a failed tick is logged; the next one runs
                 log.exception("control loop: tick failed")
+                self.ticks_missed += 1
             else:
+                ok = True
                 if on_tick is not None:
                     on_tick()
+            took_s = clock() - started
+            if full and took_s >= period_s:  # it ran over: the periods it took had no tick
+                self.ticks_missed += int(took_s // period_s)
+            self._watched(took_s, ok)
             if full:
                 full_due = clock() + poll_s / scale
             wait_s, only = self._next_wake(max(0.0, full_due - clock()) * scale)
             if await self._sleep(stop, wait_s / scale) and only is None:
                 only = []  # woken for a new session: its pile is read and commanded
+
+    def _watched(self, duration_s: float, ok: bool) -> None:
+        for watcher in list(self.tick_watchers):
+            try:
+                watcher(duration_s, ok)
+            except Exception:  # a broken watcher must not stop the loop
+                log.exception("control loop: a tick watcher failed")
 
     async def _sleep(self, stop: asyncio.Event, real_s: float) -> bool:
         """Wait real_s, or less if the loop is stopped or woken; whether it was woken."""

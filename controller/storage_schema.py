@@ -83,6 +83,24 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             saved_utc_us INTEGER NOT NULL,
             state TEXT NOT NULL)""",
     ),
+    # The uplink's durable outbox (server/ocpp): transaction messages kept in the order they
+    # were made, with their payloads (JSON, timestamps inside) until the central system has
+    # answered them; and the station's transactions with the central system's id for each.
+    3: (
+        """CREATE TABLE uplink_outbox (
+            id INTEGER PRIMARY KEY,
+            tx INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_utc_us INTEGER NOT NULL)""",
+        """CREATE TABLE uplink_transactions (
+            tx INTEGER PRIMARY KEY,
+            pile_id INTEGER NOT NULL,
+            car TEXT NOT NULL,
+            meter_start_wh INTEGER NOT NULL,
+            csms_id INTEGER,
+            stopped INTEGER NOT NULL DEFAULT 0 CHECK (stopped IN (0, 1)))""",
+    ),
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

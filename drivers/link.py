@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
-from drivers.errors import BadResponse, DeviceRefused, LinkDown, LinkTimeout
+from drivers.errors import BadResponse, DeviceRefused, DriverError, LinkDown, LinkTimeout
 from drivers.link_spec import LinkSpec, parse_link
 from drivers.registers import Table
 
@@ -36,6 +37,9 @@ class ModbusLink:
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._lock = asyncio.Lock()
         self._quiet_until = 0.0  # monotonic seconds
+        # Told of every transaction: (unit, seconds it took, None or the error's class name),
+        # for whoever watches the bus (the server's metrics). Plain callables: no library here.
+        self.watchers: list[Callable[[int, float, str | None], None]] = []
 
     @property
     def name(self) -> str:
@@ -101,6 +105,37 @@ class ModbusLink:
             raise BadResponse(f"{self.name} unit {unit}: write echo does not match the request")
 
     async def _transact(
+        self,
+        table: Table,
+        address: int,
+        count: int,
+        values: list[int] | None,
+        unit: int,
+        pause_s: float,
+        timeout_s: float | None,
+    ) -> Any:
+        if not self.watchers:
+            return await self._transact_once(
+                table, address, count, values, unit, pause_s, timeout_s
+            )
+        started = time.monotonic()
+        error: str | None = None
+        try:
+            return await self._transact_once(
+                table, address, count, values, unit, pause_s, timeout_s
+            )
+        except DriverError as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            took_s = time.monotonic() - started
+            for watcher in list(self.watchers):
+                try:
+                    watcher(unit, took_s, error)
+                except Exception:  # a broken watcher must not break the bus
+                    log.exception("%s: a link watcher failed", self.name)
+
+    async def _transact_once(
         self,
         table: Table,
         address: int,
@@ -179,6 +214,10 @@ class LinkPool:
 
     def __init__(self) -> None:
         self._links: dict[str, ModbusLink] = {}
+
+    def links(self) -> list[ModbusLink]:
+        """The links open now."""
+        return list(self._links.values())
 
     def get(self, url: str) -> ModbusLink:
         spec = parse_link(url)

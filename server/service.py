@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -29,6 +29,10 @@ from server.app import AppContext, make_app
 from server.hardware import build_links
 from server.hub import Hub, utc_now
 from server.sd_notify import Notifier
+
+if TYPE_CHECKING:
+    from server.metrics import StationMetrics
+    from server.ocpp.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +89,10 @@ def configure_logging(verbose: bool = False) -> None:
     # peewee's debug lines carry SQL parameters (registration codes, password hashes).
     logging.getLogger("peewee").setLevel(logging.WARNING)
     logging.getLogger("pymodbus").setLevel(logging.WARNING)
+    # The ocpp library logs every message it sends or receives at INFO.
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    if not verbose:
+        logging.getLogger("server.ocpp.wire").setLevel(logging.WARNING)
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:
@@ -125,6 +133,10 @@ class Service:
         self._tasks: list[asyncio.Task[Any]] = []
         self.notifier = Notifier()
         self._answered = asyncio.Event()
+        self.uplink: Uplink | None = None  # the OCPP uplink, when [ocpp] has a url
+        self.metrics: StationMetrics | None = None  # /metrics, when [metrics] has a port
+        self.metrics_http: HTTPServer | None = None
+        self.metrics_port = 0
 
     @classmethod
     async def start(
@@ -141,6 +153,9 @@ class Service:
             self.notifier = notifier
         # Listen first: a port in use is found before anything is opened.
         sockets = bind_sockets(config.server.port if port is None else port, config.server.host)
+        metrics_sockets = []
+        if config.metrics.port is not None:
+            metrics_sockets = bind_sockets(config.metrics.port, config.metrics.host)
         tls = tls_context(config)
         state_dir.mkdir(parents=True, exist_ok=True)
         self.storage = await AsyncStorage.open(state_dir / DATABASE_FILENAME)
@@ -165,6 +180,11 @@ class Service:
         if saved is not None:
             self.loop.restore(json.loads(saved))
             log.info("carrying on: %d requests restored", self.door.request_count())
+        if config.ocpp.url is not None:
+            from server.ocpp.uplink import Uplink  # the ocpp library only where it is used
+
+            self.uplink = Uplink(config.ocpp, self.door, self.storage, config.clock.scale)
+            await self.uplink.start()
         ctx = AppContext(
             self.accounts,
             self.storage,
@@ -173,7 +193,10 @@ class Service:
             config.server.max_quantity_kwh,
             config.server.cors_origins,
         )
-        self.http = HTTPServer(make_app(ctx), ssl_options=tls)
+        app = make_app(ctx)
+        if metrics_sockets:
+            self._serve_metrics(config, app, metrics_sockets)
+        self.http = HTTPServer(app, ssl_options=tls)
         self.http.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         self.scheme = "http" if config.server.tls_cert is None else "https"
@@ -190,6 +213,27 @@ class Service:
         ]
         log_banner(config, self.scheme, self.port, config_digest)
         return self
+
+    def _serve_metrics(self, config: Config, app: Any, sockets: list[Any]) -> None:
+        from server.metrics import StationMetrics, metrics_app  # prometheus_client only here
+
+        metrics = self.metrics = StationMetrics(self.door, self.loop)
+        metrics.watch_links(config, self.pool)
+        metrics.watch_http(app)
+        metrics.uplink = self.uplink
+        feeds = [
+            r.target_kwargs["feed"] for r in app.wildcard_router.rules if "feed" in r.target_kwargs
+        ]
+
+        def websockets() -> dict[str, int]:
+            drivers = sum(len(group) for group in self.hub.sockets.values())
+            return {"driver": drivers, "operator": sum(len(f.sockets) for f in feeds)}
+
+        metrics.websockets = websockets
+        self.metrics_http = HTTPServer(metrics_app(metrics, config.metrics))
+        self.metrics_http.add_sockets(sockets)
+        self.metrics_port = sockets[0].getsockname()[1]
+        log.info("metrics on http://%s:%d/metrics", config.metrics.host, self.metrics_port)
 
     def _ticked(self) -> None:
         """After every control-loop tick: systemd's watchdog is fed only by a loop that runs."""
@@ -231,6 +275,9 @@ class Service:
             # a crash meanwhile the session is still open in the saved state, and the pile's
             # meter bills it again, once, when the station is back.
             await self.hub.bills_stored()
+            if self.uplink is not None:
+                # ... nor of a transaction whose messages are not stored yet.
+                await self.uplink.flushed()
             generation = self._generation
             try:
                 await self._save()
@@ -271,6 +318,8 @@ class Service:
         self.notifier.stopping()
         self._stop.set()
         self.http.stop()
+        if self.metrics_http is not None:
+            self.metrics_http.stop()
         for task in self._tasks:
             # The saver may be waiting for its next turn (or for a locked database): the last
             # save below replaces it.
@@ -280,6 +329,8 @@ class Service:
                 await task
         await self.loop.shutdown(SAFE_STOP_TIMEOUT_S)
         stored = await self.hub.drain()  # the bills of the stopped sessions, stored and sent
+        if self.uplink is not None:
+            await self.uplink.close()  # their StopTransactions are stored, sent after the restart
         await asyncio.sleep(0)  # let the sockets write them before they close
         await self.http.close_all_connections()
         if stored:

@@ -15,6 +15,11 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "charge-station.
 
 # Keys the template shows only as a comment, because setting them is wrong on a station box.
 COMMENTED_ONLY = {"accounts": {"bench_registration_code"}}
+# The uplink and /metrics are off by default: their switches are shown commented out.
+COMMENTED_ONLY |= {
+    "ocpp": {"url", "charge_point_id", "password", "cafile"},
+    "metrics": {"port", "token"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +38,8 @@ def accepted() -> dict[str, set[str]]:
         "clock": cfg.CLOCK_KEYS,
         "server": cfg.SERVER_KEYS,
         "accounts": cfg.ACCOUNT_KEYS,
+        "ocpp": cfg.OCPP_KEYS,
+        "metrics": cfg.METRICS_KEYS,
     }
 
 
