@@ -114,10 +114,6 @@ class ModbusLink:
         pause_s: float,
         timeout_s: float | None,
     ) -> Any:
-        if not self.watchers:
-            return await self._transact_once(
-                table, address, count, values, unit, pause_s, timeout_s
-            )
         started = time.monotonic()
         error: str | None = None
         try:
