@@ -37,7 +37,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import peewee
 
-from controller import backup
+from controller import backup, state_dir
 from controller import storage_schema as schema
 from controller.billing import Bill, EndReason
 from controller.storage_schema import AuditEntry, Role, StoredBill, User, utc_us
@@ -165,7 +165,9 @@ class Storage:
         """Open the database file, creating it or upgrading its schema; SchemaTooNew if it was
         written by a newer controller. `pragmas` adds to or overrides the defaults."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=state_dir.DIR_MODE, parents=True, exist_ok=True)
+        # Before SQLite opens it: the file and the -wal and -shm made after it are then 0600.
+        state_dir.private_database(path)
         settings: dict[str, Any] = {
             "journal_mode": "wal",  # readers never block the writer, nor it them
             "synchronous": "normal",  # safe with WAL: a power cut loses at most the last commits
@@ -239,11 +241,14 @@ class Storage:
         return self._user(self._m.user.id == user_id)
 
     def issue_code(self, code: str, expires: datetime, now: datetime | None = None) -> None:
-        """Store a single-use registration code valid until `expires` (exclusive)."""
+        """Store a single-use registration code valid until `expires` (exclusive): its digest
+        only (storage_schema.code_digest); the code itself is never written."""
         with _unavailable_as_retryable():
             try:
                 self._m.code.insert(
-                    code=code, created_utc_us=_now(now), expires_utc_us=utc_us(expires)
+                    code_sha256=schema.code_digest(code),
+                    created_utc_us=_now(now),
+                    expires_utc_us=utc_us(expires),
                 ).execute()
             except peewee.IntegrityError as exc:
                 raise DuplicateCode() from exc
@@ -255,7 +260,11 @@ class Storage:
         with _unavailable_as_retryable():
             spent = (
                 c.update(used_by=user_id, used_utc_us=utc_us(now))
-                .where((c.code == code) & c.used_by.is_null() & (c.expires_utc_us > utc_us(now)))
+                .where(
+                    (c.code_sha256 == schema.code_digest(code))
+                    & c.used_by.is_null()
+                    & (c.expires_utc_us > utc_us(now))
+                )
                 .execute()
             )
         return spent == 1
@@ -341,7 +350,8 @@ class Storage:
         """When a registration code expires; None if there is no such code."""
         c = self._m.code
         with _unavailable_as_retryable():
-            row = c.select(c.expires_utc_us).where(c.code == code).tuples().first()
+            digest = schema.code_digest(code)
+            row = c.select(c.expires_utc_us).where(c.code_sha256 == digest).tuples().first()
         return None if row is None else schema.from_utc_us(row[0])
 
     # -- audit log -----------------------------------------------------------------------------

@@ -8,11 +8,15 @@ bindings. The SQL is SQLite's dialect; another peewee back end would get its own
 Stored representations (the reasons are in controller.storage's docstring):
 - times: INTEGER microseconds since the Unix epoch, UTC (`*_utc_us`);
 - energy and money: TEXT holding an exact reduced fraction, "n" or "n/d" (`str(Fraction)`),
-  in Wh and in yuan (`energy_wh`, `*_fee_yuan`).
+  in Wh and in yuan (`energy_wh`, `*_fee_yuan`);
+- registration codes: only their SHA-256 (`code_sha256`, code_digest), so that the file does
+  not hand out unspent codes. A code is 96 random bits: a fast hash is enough, no guess of it
+  can be checked against the digest faster than against /register.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -101,6 +105,29 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             csms_id INTEGER,
             stopped INTEGER NOT NULL DEFAULT 0 CHECK (stopped IN (0, 1)))""",
     ),
+    4: (
+        # A token carries its user's generation; raising it ends every token issued before
+        # (a new password, a revocation, a removal). Existing tokens carry none and count as 0.
+        "ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0",
+        # A removed user's row stays: bills and audit entries name it (no ON DELETE, above),
+        # and the name stays taken, so that no new account inherits its bills in a report.
+        "ALTER TABLE users ADD COLUMN removed_utc_us INTEGER",
+        # Registration codes as digests (code_sha256 is registered by upgrade()). Zeroing
+        # freed pages makes the old table's plain codes leave the file, not only the schema.
+        "PRAGMA secure_delete = ON",
+        """CREATE TABLE registration_codes_v4 (
+            code_sha256 TEXT PRIMARY KEY NOT NULL,
+            created_utc_us INTEGER NOT NULL,
+            expires_utc_us INTEGER NOT NULL,
+            used_by INTEGER REFERENCES users (id),
+            used_utc_us INTEGER,
+            CHECK ((used_by IS NULL) = (used_utc_us IS NULL)))""",
+        """INSERT INTO registration_codes_v4
+            SELECT code_sha256(code), created_utc_us, expires_utc_us, used_by, used_utc_us
+            FROM registration_codes""",
+        "DROP TABLE registration_codes",
+        "ALTER TABLE registration_codes_v4 RENAME TO registration_codes",
+    ),
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -118,9 +145,16 @@ def found_version(db: Database) -> int:
     return int(version)
 
 
+def code_digest(code: str) -> str:
+    """What is stored of a registration code: its SHA-256, in hex."""
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
 def upgrade(db: Database, found: int, now_utc_us: int) -> list[int]:
     """Apply the migrations after `found`, in order; the caller holds the write transaction, so
     an upgrade that fails half-way leaves the database as it was. Returns the versions applied."""
+    # The one function a migration calls (4); frozen with it: its result is what is stored.
+    db.connection().create_function("code_sha256", 1, code_digest, deterministic=True)
     db.execute_sql(VERSION_TABLE)
     applied = []
     for version in sorted(v for v in MIGRATIONS if v > found):
@@ -156,12 +190,14 @@ def models_for(db: Database) -> Models:
         password_hash = TextField()
         role = TextField()
         created_utc_us = BigIntegerField()
+        token_generation = IntegerField(default=0)
+        removed_utc_us = BigIntegerField(null=True)
 
         class Meta:
             table_name = "users"
 
     class CodeRow(Base):
-        code = TextField(primary_key=True)
+        code_sha256 = TextField(primary_key=True)
         created_utc_us = BigIntegerField()
         expires_utc_us = BigIntegerField()
         # Plain integer columns, not ForeignKeyField: the constraint lives in the SQL above,
@@ -220,6 +256,8 @@ class User:
     password_hash: str
     role: Role
     created: datetime
+    token_generation: int = 0
+    removed: datetime | None = None  # a removed user cannot log in; the row stays for its bills
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +334,8 @@ def user_from_row(row: dict[str, Any]) -> User:
         password_hash=row["password_hash"],
         role=Role(row["role"]),
         created=from_utc_us(row["created_utc_us"]),
+        token_generation=row["token_generation"],
+        removed=None if row["removed_utc_us"] is None else from_utc_us(row["removed_utc_us"]),
     )
 
 
