@@ -87,6 +87,7 @@ def fill(path: Path, bills: int) -> int:
 async def measure(state: Path, users: int, requests: int) -> list[float]:
     storage = await AsyncStorage.open(state / DATABASE_FILENAME)
     accounts = Accounts(storage, load_secret(state))
+    await accounts.load_users()  # tokens are checked against them, as in the service
     app = make_app(AppContext(accounts, storage, UTC))
     sock, port = bind_unused_port()
     server = HTTPServer(app)

@@ -200,7 +200,9 @@ class RegisterHandler(ApiHandler):
         password = self.param("password")
         code = self.param("code")
         assert username is not None and password is not None and code is not None
-        token = await self.ctx.accounts.register(username, password, code)
+        token = await self.ctx.accounts.register(
+            username, password, code, self.request.remote_ip or ""
+        )
         self.reply({"code": 200, "token": token})
 
 
@@ -275,7 +277,8 @@ def make_app(ctx: AppContext) -> tornado.web.Application:
                 ChargeSocket,
                 {
                     "hub": ctx.hub,
-                    "verify": ctx.accounts.verify,
+                    # Drivers only: an operator may not queue a car (Accounts.verify_driver).
+                    "verify": ctx.accounts.verify_driver,
                     "max_quantity_kwh": ctx.max_quantity_kwh,
                 },
             )

@@ -35,6 +35,7 @@ MODES = {
     "T": Mode.COMMON,
 }
 CLOSE_BAD_INPUT, CLOSE_BAD_TOKEN, CLOSE_REFUSED = 4400, 4401, 4409
+CLOSE_NOT_ALLOWED = 4403  # a valid token whose account may not charge (an operator's)
 
 
 class BadInput(Exception):
@@ -117,7 +118,9 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
         try:
             claims = self.verify(token)
         except AccountError as exc:
-            self._fail(exc.error, exc.msg, CLOSE_BAD_TOKEN)
+            self._fail(
+                exc.error, exc.msg, CLOSE_NOT_ALLOWED if exc.status == 403 else CLOSE_BAD_TOKEN
+            )
             return
         car = str(claims.user_id)
         view = door.request_of(car)

@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     dm.set_defaults(run=_command("demo"))
 
-    us = commands.add_parser("user", help="station users (operators)")
+    us = commands.add_parser("user", help="station users: operators, passwords, revocations")
     us_commands = us.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     ua = us_commands.add_parser(
         "add", help="create a user; the password is read from standard input"
@@ -162,6 +162,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
     ua.set_defaults(run=_command("user_add"))
+    for action, run, text in (
+        (
+            "passwd",
+            "user_passwd",
+            "set a user's password (from standard input); earlier tokens end",
+        ),
+        ("revoke", "user_revoke", "end every token of a user (a leaked token); the password stays"),
+        (
+            "remove",
+            "user_remove",
+            "remove a user: no logins, every token ends; bills and name kept",
+        ),
+    ):
+        change = us_commands.add_parser(action, help=text)
+        change.add_argument("username")
+        change.add_argument(
+            "--state", metavar="DIR", default="state", help="state directory (default ./state)"
+        )
+        change.set_defaults(run=_command(run))
 
     cd = commands.add_parser("codes", help="registration codes for drivers")
     cd_commands = cd.add_subparsers(dest="code_command", required=True, metavar="ACTION")

@@ -1,5 +1,7 @@
-"""The station's commands that open its state or run it: serve, demo, user add, codes issue,
-backup and restore (server.cli reads their arguments and imports this module only for them)."""
+"""The station's commands that open its state or run it: serve, demo, user add, passwd, revoke
+and remove, codes issue, backup and restore (server.cli reads their arguments and imports this
+module only for them). The user commands work while the station runs, too: it counts a new
+password, a revocation or a removal within a second (server.user_directory)."""
 
 from __future__ import annotations
 
@@ -156,38 +158,81 @@ def demo(args: argparse.Namespace) -> int:
 
 
 async def _accounts(state_dir: Path) -> tuple[Any, Any]:
+    from controller import state_dir as state_files
     from controller.storage import DATABASE_FILENAME, AsyncStorage
     from server.accounts import Accounts, load_secret
 
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_files.prepare(state_dir)  # 0700: the database and the signing key are in it
     storage = await AsyncStorage.open(state_dir / DATABASE_FILENAME)
     return storage, Accounts(storage, load_secret(state_dir))
 
 
-def user_add(args: argparse.Namespace) -> int:
-    from server.accounts import AccountError
-
+def _read_password(username: str) -> str:
     # The password comes from standard input, never from the command line (ps would show it).
     if sys.stdin.isatty():
         import getpass
 
-        password = getpass.getpass(f"password for {args.username}: ")
-    else:
-        password = sys.stdin.readline().rstrip("\n")
+        return getpass.getpass(f"password for {username}: ")
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _account_change(state: str, change: Callable[[Any], Awaitable[str]]) -> int:
+    """change(accounts) on the state directory: its sentence on success, the refusal's on
+    standard error (exit status 2) otherwise."""
+    from server.accounts import AccountError
 
     async def run() -> int:
-        storage, accounts = await _accounts(Path(args.state))
+        storage, accounts = await _accounts(Path(state))
         try:
-            user_id = await accounts.create_user(args.username, password, args.role)
+            done = await change(accounts)
         except AccountError as exc:
             print(f"charge-station: {exc.msg}", file=sys.stderr)
             return EXIT_BAD_INPUT
         finally:
             await storage.close()
-        print(f"user {args.username} ({args.role}) created with id {user_id}")
+        print(done)
         return EXIT_OK
 
     return asyncio.run(run())
+
+
+def user_add(args: argparse.Namespace) -> int:
+    password = _read_password(args.username)
+
+    async def change(accounts: Any) -> str:
+        user_id = await accounts.create_user(args.username, password, args.role)
+        return f"user {args.username} ({args.role}) created with id {user_id}"
+
+    return _account_change(args.state, change)
+
+
+def user_passwd(args: argparse.Namespace) -> int:
+    password = _read_password(args.username)
+
+    async def change(accounts: Any) -> str:
+        await accounts.set_password(args.username, password)
+        return f"user {args.username}: new password set; every earlier token has ended"
+
+    return _account_change(args.state, change)
+
+
+def user_revoke(args: argparse.Namespace) -> int:
+    async def change(accounts: Any) -> str:
+        await accounts.end_tokens(args.username)
+        return f"user {args.username}: every token has ended; the password still works"
+
+    return _account_change(args.state, change)
+
+
+def user_remove(args: argparse.Namespace) -> int:
+    async def change(accounts: Any) -> str:
+        await accounts.remove_user(args.username)
+        return (
+            f"user {args.username} removed: no more logins and every token has ended; "
+            "their bills are kept and the name stays taken"
+        )
+
+    return _account_change(args.state, change)
 
 
 def code_issue(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
+from controller import state_dir as state_files
 from controller.clock import StationClock
 from controller.config import Config
 from controller.door import Door, Progress, StreamEvent
@@ -29,6 +30,7 @@ from server.app import AppContext, make_app
 from server.hardware import build_links
 from server.hub import Hub, utc_now
 from server.sd_notify import Notifier
+from server.user_directory import REFRESH_EVERY_S
 
 if TYPE_CHECKING:
     from server.metrics import StationMetrics
@@ -157,7 +159,7 @@ class Service:
         if config.metrics.port is not None:
             metrics_sockets = bind_sockets(config.metrics.port, config.metrics.host)
         tls = tls_context(config)
-        state_dir.mkdir(parents=True, exist_ok=True)
+        state_files.prepare(state_dir)  # 0700: the database and the signing key are in it
         self.storage = await AsyncStorage.open(state_dir / DATABASE_FILENAME)
         self.accounts = Accounts(
             self.storage,
@@ -165,6 +167,7 @@ class Service:
             token_ttl_s=config.accounts.token_ttl_s,
             bench_code=config.accounts.bench_registration_code,
         )
+        await self.accounts.load_users()  # before the first request: tokens are checked on it
         if config.accounts.bench_registration_code:
             log.warning("bench configuration: a fixed registration code is accepted")
         tz = datetime.now().astimezone().tzinfo
@@ -210,6 +213,7 @@ class Service:
             asyncio.create_task(self._ready(config.server.ready_timeout_s), name="readiness"),
             asyncio.create_task(self._progress(), name="progress"),
             asyncio.create_task(self._saver(), name="state saver"),
+            asyncio.create_task(self._users(), name="users"),
         ]
         log_banner(config, self.scheme, self.port, config_digest)
         return self
@@ -303,6 +307,24 @@ class Service:
         finally:
             self._waiting -= 1
 
+    async def _users(self) -> None:
+        """Changes to users made by another process (`charge-station user passwd`, `remove`,
+        `revoke` while the station runs) count within REFRESH_EVERY_S."""
+        failing = False  # logged once per outage, not every second
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), REFRESH_EVERY_S)
+            try:
+                await self.accounts.refresh_users()
+            except Exception:  # task boundary: log, and look again next time
+                if not failing:
+                    log.exception("reading the users again failed; trying every second")
+                failing = True
+            else:
+                if failing:
+                    log.info("users read again")
+                failing = False
+
     async def _progress(self) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -323,7 +345,7 @@ class Service:
         for task in self._tasks:
             # The saver may be waiting for its next turn (or for a locked database): the last
             # save below replaces it.
-            if task.get_name() in ("readiness", "state saver"):
+            if task.get_name() in ("readiness", "state saver", "users"):
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

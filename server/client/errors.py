@@ -56,8 +56,18 @@ REFUSALS: dict[str, tuple[Exit, str, str | None]] = {
     "bad_credentials": (_AUTH, "wrong username or password", None),
     "bad_token": (_AUTH, "the station does not accept your login", LOGIN_AGAIN),
     "token_expired": (_AUTH, "your login has expired", LOGIN_AGAIN),
+    "token_revoked": (
+        _AUTH,
+        "your login was ended at the station (a new password or a revocation)",
+        LOGIN_AGAIN,
+    ),
+    "not_a_driver": (
+        _REF,
+        "an operator's account cannot charge",
+        "log in with a driver's account: charge-client login USERNAME",
+    ),
     "missing_token": (_AUTH, "not logged in", LOGIN_AGAIN),
-    "too_many_attempts": (_REF, "too many failed logins", None),
+    "too_many_attempts": (_REF, "too many failed attempts from this address", None),
     "bad_username": (_REF, "the station does not accept this username", None),
     "bad_password": (_REF, "the station does not accept this password", None),
     "bad_code": (

@@ -239,9 +239,10 @@ async def test_attempts_sent_at_once_cannot_pass_the_limit_together(accounts: Ac
 # -- tokens ---------------------------------------------------------------------------------------
 @pytest.mark.asyncio
 async def test_a_token_expires_with_the_injected_clock(accounts: Accounts, clock: Clock) -> None:
-    token = accounts.token_for(7, "alice", "driver")
+    uid = await accounts.create_user("alice", PASSWORD, "driver")  # tokens need their user
+    token = accounts.token_for(uid, "alice", "driver")
     clock.now_s += 7 * 24 * 3600 - 1
-    assert accounts.verify(token) == Claims(7, "alice", "driver")
+    assert accounts.verify(token) == Claims(uid, "alice", "driver")
     clock.now_s += 1
     with pytest.raises(AccountError) as expired:
         accounts.verify(token)
@@ -250,9 +251,10 @@ async def test_a_token_expires_with_the_injected_clock(accounts: Accounts, clock
 
 @pytest.mark.asyncio
 async def test_forged_and_broken_tokens_are_bad_tokens(accounts: Accounts, clock: Clock) -> None:
+    uid = await accounts.create_user("alice", PASSWORD, "operator")  # tokens need their user
     now_s = int(clock())
-    claims = {"sub": "7", "name": "alice", "role": "operator", "iat": now_s, "exp": now_s + 60}
-    good = accounts.token_for(7, "alice", "driver")
+    claims = {"sub": str(uid), "name": "alice", "role": "operator", "iat": now_s, "exp": now_s + 60}
+    good = accounts.token_for(uid, "alice", "driver")
     header, _, signature = good.split(".")
     forged = [
         jwt.encode(claims, b"another key, also 32 bytes long!", algorithm="HS256"),

@@ -1,8 +1,10 @@
-"""Operator commands: create a user from the command line, issue registration codes."""
+"""Operator commands: create a user from the command line, issue registration codes, in a
+state directory of the station's own."""
 
 from __future__ import annotations
 
 import asyncio
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +49,12 @@ def test_an_operator_is_created_and_a_code_issued(tmp_path: Path) -> None:
     asyncio.run(check())
     assert cli("codes", "issue", "--hours", "0", "--state", state).returncode == 2
     assert cli("codes", "issue", "0", "--state", state).returncode == 2
+
+
+def test_the_command_line_makes_a_private_state_directory(tmp_path: Path) -> None:
+    state = tmp_path / "fresh" / "state"
+    done = cli("user", "add", "op", "--operator", "--state", str(state), stdin="op-pass-12\n")
+    assert done.returncode == 0, done.stderr
+    modes = [stat.S_IMODE(p.stat().st_mode) for p in (state, state / DATABASE_FILENAME)]
+    assert modes == [0o700, 0o600]
+    assert stat.S_IMODE((state / "jwt.secret").stat().st_mode) == 0o600

@@ -8,6 +8,7 @@ const BACKOFF_S = [1, 2, 4, 8, 15]; // then 15 s, each with ±25 % jitter
 const STATE_FIELDS = ["queueNo", "mode", "quantity", "remaining", "area", "ahead", "stationId", "charged", "fee"];
 const CLOSE_BAD_INPUT = 4400;
 const CLOSE_BAD_TOKEN = 4401;
+const CLOSE_NOT_ALLOWED = 4403; // an operator's token: operators do not queue cars
 const CLOSE_REFUSED = 4409;
 
 export class ChargeSocket {
@@ -128,7 +129,7 @@ export class ChargeSocket {
       this.tokenRefused(this.error?.error || "bad_token");
       return;
     }
-    if (code === CLOSE_BAD_INPUT || code === CLOSE_REFUSED) {
+    if (code === CLOSE_BAD_INPUT || code === CLOSE_NOT_ALLOWED || code === CLOSE_REFUSED) {
       this.status = "idle"; // the opening was refused: the error says why
       this.emit();
       return;
