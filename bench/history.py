@@ -29,12 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tornado.httpclient import AsyncHTTPClient  # noqa: E402
-from tornado.httpserver import HTTPServer  # noqa: E402
 from tornado.testing import bind_unused_port  # noqa: E402
 
 from controller.storage import DATABASE_FILENAME, AsyncStorage  # noqa: E402
 from server.accounts import Accounts, load_secret  # noqa: E402
-from server.app import AppContext, make_app  # noqa: E402
+from server.app import AppContext, make_app, make_server  # noqa: E402
 
 BILLS_PER_USER = 100
 TARGET_P99_MS = 10.0
@@ -90,7 +89,7 @@ async def measure(state: Path, users: int, requests: int) -> list[float]:
     await accounts.load_users()  # tokens are checked against them, as in the service
     app = make_app(AppContext(accounts, storage, UTC))
     sock, port = bind_unused_port()
-    server = HTTPServer(app)
+    server = make_server(app)  # with the limits the service sets
     server.add_sockets([sock])
     http = AsyncHTTPClient()
     rng = random.Random(2)

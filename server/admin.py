@@ -22,6 +22,8 @@ from controller.storage import StorageError
 from controller.units import round_half_up
 from server.accounts import Claims
 from server.admin_reports import (
+    FIRST_DATE,
+    LAST_DATE,
     Period,
     amounts,
     bills_csv,
@@ -92,7 +94,10 @@ class AdminHandler(ApiHandler):
             return parse_date(text)
         except ValueError:
             raise ApiError(
-                400, f"bad_{name}", f"{name} 须是日期 YYYY-MM-DD ({name}: a date, YYYY-MM-DD)"
+                400,
+                f"bad_{name}",
+                f"{name} 须是 {FIRST_DATE} 至 {LAST_DATE} 之间的日期 YYYY-MM-DD "
+                f"({name}: a date, YYYY-MM-DD, from {FIRST_DATE} to {LAST_DATE})",
             ) from None
 
     async def audit(self, action: str, detail: dict[str, Any]) -> None:

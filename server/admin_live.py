@@ -29,6 +29,7 @@ from controller.units import round_half_up
 from server.accounts import AccountError, Claims
 from server.admin import car_view, pile_view
 from server.bills_view import shown
+from server.log_redaction import SafeExceptionLog
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ class OperatorFeed:
         self._names.update({str(user_id): name for user_id, name in found.items()})
 
 
-class LiveSocket(tornado.websocket.WebSocketHandler):
+class LiveSocket(SafeExceptionLog, tornado.websocket.WebSocketHandler):
     """One operator's dashboard. The token is checked as on the operator API; a driver's
     token gets an error message and the socket closes (4403)."""
 
@@ -186,6 +187,11 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
 
     def check_origin(self, origin: str) -> bool:
         return True  # the token, not a cookie, is the credential: no other site holds it
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        # A token that is not UTF-8 is a bad token (an error message, then 4401), not
+        # Tornado's HTTPError after the upgrade, which would drop the socket without a word.
+        return value.decode("utf-8", errors="replace")
 
     def send(self, message: str, close_code: int | None = None) -> None:
         self.outbox.put_nowait((message, close_code))

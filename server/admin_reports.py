@@ -22,6 +22,11 @@ from controller.units import round_half_up
 from server.bills_view import bill_fields
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The dates a report or an export may name. Python's dates end at 9999-12-31, and a period is
+# worked out with the day after it (and a month with 32 days on): the last year is left out so
+# that no date accepted here overflows there. No bill is older than the Unix epoch.
+FIRST_DATE = date(1970, 1, 1)
+LAST_DATE = date(9998, 12, 31)
 
 
 class Period(StrEnum):
@@ -31,10 +36,14 @@ class Period(StrEnum):
 
 
 def parse_date(text: str) -> date:
-    """A YYYY-MM-DD date; ValueError for anything else (the caller says which parameter)."""
+    """A YYYY-MM-DD date from FIRST_DATE to LAST_DATE; ValueError for anything else (the caller
+    says which parameter)."""
     if not _DATE.fullmatch(text):
         raise ValueError(f"{text!r} is not YYYY-MM-DD")
-    return date.fromisoformat(text)
+    day = date.fromisoformat(text)
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise ValueError(f"{text} is not from {FIRST_DATE} to {LAST_DATE}")
+    return day
 
 
 def period_days(period: Period, day: date) -> tuple[date, date]:

@@ -4,7 +4,8 @@ PROTOCOL.md decides what the seed document leaves open: JSON bodies with `code` 
 then `msg` and a stable `error` key) plus the fitting HTTP status; parameters from the query
 string, and for POST also from a form or JSON body; the token as the `token` parameter or a
 bearer header. Passwords and tokens travel in query strings, so the access log prints paths
-without them.
+without them, and no other log line shows them either (server.log_redaction). What a request
+may weigh (URL, headers, body, JSON nesting) is bounded by server.limits, checked here.
 """
 
 from __future__ import annotations
@@ -14,21 +15,36 @@ import logging
 from datetime import tzinfo
 from typing import Any, NamedTuple
 
+import tornado.httputil
 import tornado.web
+from tornado.httpserver import HTTPServer
 
 from controller.storage import AsyncStorage
+from server import log_redaction
 from server.accounts import Accounts, Claims
 from server.bills_view import log_entry, lognew_entry
 from server.charge_ws import MAX_MESSAGE_BYTES, ChargeSocket
 from server.errors import ApiError
 from server.hub import Hub
+from server.limits import (
+    BODY_TIMEOUT_S,
+    IDLE_CONNECTION_TIMEOUT_S,
+    MAX_BODY_BYTES,
+    MAX_BODY_READ_BYTES,
+    MAX_BUFFER_BYTES,
+    MAX_HEADER_READ_BYTES,
+    MAX_HEADERS_BYTES,
+    MAX_URL_BYTES,
+    JsonRefused,
+    parse_json,
+    utf8_text,
+)
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("server.access")
 
 MAX_NUM = 100  # bills per history request (PROTOCOL: a larger num is clamped)
 DEFAULT_NUM = 10
-MAX_BODY_BYTES = 16 * 1024
 
 
 class AppContext(NamedTuple):
@@ -53,7 +69,7 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     )
 
 
-class ApiHandler(tornado.web.RequestHandler):
+class ApiHandler(log_redaction.SafeExceptionLog):
     ctx: AppContext
 
     def initialize(self, ctx: AppContext) -> None:
@@ -126,15 +142,18 @@ class ApiHandler(tornado.web.RequestHandler):
     # -- parameters ----------------------------------------------------------------------------
     def _body(self) -> dict[str, Any]:
         if self._json_body is None:
+            if len(self.request.body) > MAX_BODY_BYTES:  # a chunked body has no length to check
+                raise body_too_large()
             self._json_body = {}
             content_type = self.request.headers.get("Content-Type", "")
             if self.request.body and content_type.startswith("application/json"):
-                if len(self.request.body) > MAX_BODY_BYTES:
-                    raise ApiError(413, "body_too_large", "请求体太大 (request body too large)")
                 try:
-                    data = json.loads(self.request.body)
-                except (ValueError, UnicodeDecodeError):
-                    raise ApiError(400, "bad_json", "请求体不是 JSON (body is not JSON)") from None
+                    data = parse_json(self.request.body)
+                except JsonRefused as exc:
+                    msg = (
+                        "请求体不是 JSON (body is not JSON)" if exc.error == "bad_json" else exc.msg
+                    )
+                    raise ApiError(400, exc.error, msg) from None
                 if not isinstance(data, dict):
                     raise ApiError(400, "bad_json", "请求体须是 JSON 对象 (body must be an object)")
                 self._json_body = data
@@ -144,11 +163,14 @@ class ApiHandler(tornado.web.RequestHandler):
         """A string parameter: query string, then (POST) form body, then JSON body."""
         values = self.request.query_arguments.get(name)
         if not values and self.request.method == "POST":
+            body = self._body()  # first: it refuses a body over the limit, of any type
             values = self.request.body_arguments.get(name)
-            if not values and name in self._body():
-                value = self._body()[name]
-                if not isinstance(value, str):
-                    raise ApiError(400, f"bad_{name}", f"参数 {name} 须是字符串 (must be a string)")
+            if not values and name in body:
+                value = body[name]
+                if not isinstance(value, str) or not utf8_text(value):
+                    raise ApiError(
+                        400, f"bad_{name}", f"参数 {name} 须是 UTF-8 字符串 (must be a string)"
+                    )
                 return value
         if not values:
             if required:
@@ -255,6 +277,78 @@ class NotFoundHandler(ApiHandler):
         raise tornado.web.HTTPError(404)
 
 
+def body_too_large() -> ApiError:
+    return ApiError(
+        413,
+        "body_too_large",
+        f"请求体超过 {MAX_BODY_BYTES} 字节 (request body over {MAX_BODY_BYTES} bytes)",
+    )
+
+
+def oversized(request: tornado.httputil.HTTPServerRequest) -> ApiError | None:
+    """The refusal of a request whose URL, headers or declared body are over the limits, read
+    from its head alone: the handler then never runs, whatever the path."""
+    if len(request.uri or "") > MAX_URL_BYTES:  # latin-1 text: one character a byte
+        return ApiError(
+            414, "url_too_long", f"URL 超过 {MAX_URL_BYTES} 字节 (URL over {MAX_URL_BYTES} bytes)"
+        )
+    headers_bytes = sum(len(k) + len(v) + 4 for k, v in request.headers.get_all())
+    if headers_bytes > MAX_HEADERS_BYTES:
+        return ApiError(
+            431,
+            "headers_too_large",
+            f"请求头超过 {MAX_HEADERS_BYTES} 字节 (headers over {MAX_HEADERS_BYTES} bytes)",
+        )
+    try:
+        declared = int(request.headers.get("Content-Length", "0"))
+    except ValueError:
+        declared = 0  # Tornado refuses the request itself
+    if declared > MAX_BODY_BYTES:
+        return body_too_large()
+    return None
+
+
+class RefusedHandler(ApiHandler):
+    """Answers a request refused by `oversized`, on any path and with any method."""
+
+    def initialize(self, ctx: AppContext, refusal: ApiError) -> None:  # type: ignore[override]
+        super().initialize(ctx)
+        self.refusal = refusal
+
+    def prepare(self) -> None:
+        raise self.refusal
+
+
+class StationApplication(tornado.web.Application):
+    """The routes, behind the size limits of the request's head (server.limits)."""
+
+    def __init__(self, ctx: AppContext, routes: list[Any], **settings: Any) -> None:
+        super().__init__(routes, **settings)
+        self.ctx = ctx
+
+    def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> Any:
+        refusal = oversized(request)
+        if refusal is not None:
+            return self.get_handler_delegate(
+                request, RefusedHandler, {"ctx": self.ctx, "refusal": refusal}
+            )
+        return super().find_handler(request, **kwargs)
+
+
+def make_server(app: tornado.web.Application, ssl_options: Any = None) -> HTTPServer:
+    """The HTTP server for `app` with Tornado's own limits set (server.limits): its defaults
+    would read a 100 MB body, and reset a connection whose head is over 64 KiB."""
+    return HTTPServer(
+        app,
+        ssl_options=ssl_options,
+        max_header_size=MAX_HEADER_READ_BYTES,
+        max_body_size=MAX_BODY_READ_BYTES,
+        max_buffer_size=MAX_BUFFER_BYTES,
+        idle_connection_timeout=IDLE_CONNECTION_TIMEOUT_S,
+        body_timeout=BODY_TIMEOUT_S,
+    )
+
+
 def make_app(ctx: AppContext) -> tornado.web.Application:
     routes: list[Any] = [
         (r"/login", LoginHandler, {"ctx": ctx}),
@@ -291,7 +385,9 @@ def make_app(ctx: AppContext) -> tornado.web.Application:
         feed = OperatorFeed(ctx.hub.door, ctx.storage, ctx.tz, ctx.hub.wall_clock)
         routes.append((r"/admin/live", LiveSocket, {"feed": feed, "verify": ctx.accounts.verify}))
         routes += page_routes()
-    return tornado.web.Application(
+    log_redaction.install()
+    return StationApplication(
+        ctx,
         routes,
         # Above the API's 4 KiB, so that an oversized message gets an error message (see
         # charge_ws) rather than a dropped connection; far above it, Tornado closes the socket.

@@ -20,6 +20,8 @@ from controller.door import Refused
 from controller.values import Mode
 from server.accounts import AccountError, Claims
 from server.hub import Hub, Message
+from server.limits import JsonRefused, parse_json
+from server.log_redaction import SafeExceptionLog
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ def parse_quantity(value: Any, max_kwh: float) -> int:
     """kWh (a number, or its text) to whole Wh; refused unless above 0 and at most max_kwh."""
     try:
         kwh = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer of 400 digits
         raise BadInput("bad_quantity", "quantity 须是数字 (quantity must be a number)") from None
     if isinstance(value, bool) or not math.isfinite(kwh) or not 0 < kwh <= max_kwh:
         raise BadInput("bad_quantity", f"quantity 须大于 0 且不超过 {max_kwh:g} kWh")
@@ -66,7 +68,7 @@ def parse_quantity(value: Any, max_kwh: float) -> int:
     return wh
 
 
-class ChargeSocket(tornado.websocket.WebSocketHandler):
+class ChargeSocket(SafeExceptionLog, tornado.websocket.WebSocketHandler):
     def initialize(
         self, hub: Hub, verify: Callable[[str], Claims], max_quantity_kwh: float
     ) -> None:
@@ -81,6 +83,12 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
         )
         self.writer: asyncio.Task[None] | None = None
         self._cancels: set[asyncio.Task[None]] = set()  # kept alive until they are done
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        # Not UTF-8: replaced, so that the value is refused as any bad value is (an error
+        # message, then a 4000-range close) rather than by Tornado's HTTPError, which comes
+        # after the upgrade and would drop the socket without a word.
+        return value.decode("utf-8", errors="replace")
 
     def check_origin(self, origin: str) -> bool:
         return True  # the station's clients are apps on its LAN, not pages of another site
@@ -174,18 +182,23 @@ class ChargeSocket(tornado.websocket.WebSocketHandler):
 
     # -- operations ----------------------------------------------------------------------------
     def on_message(self, message: str | bytes) -> None:
-        if len(message) > MAX_MESSAGE_BYTES:
+        # The limit is in bytes: a text frame of 4,096 characters may be 12 KiB of UTF-8.
+        size_bytes = len(message.encode("utf-8")) if isinstance(message, str) else len(message)
+        if size_bytes > MAX_MESSAGE_BYTES:
             self._fail("message_too_large", "消息太大 (message over 4 KiB)", None)
             return
         try:
-            data = json.loads(message)
-        except (ValueError, UnicodeDecodeError):
-            self._fail("bad_json", "消息不是 JSON (not JSON)", None)
+            data = parse_json(message)
+        except JsonRefused as exc:
+            msg = "消息不是 JSON (not JSON)" if exc.error == "bad_json" else exc.msg
+            self._fail(exc.error, msg, None)
             return
         if not isinstance(data, dict):
             self._fail("bad_json", "消息须是 JSON 对象 (must be an object)", None)
             return
-        handler = OPERATIONS.get(data.get("operation"))  # type: ignore[arg-type]
+        operation = data.get("operation")
+        # Only a string names an operation: a list or an object cannot be looked up at all.
+        handler = OPERATIONS.get(operation) if isinstance(operation, str) else None
         if handler is None or self.car is None:
             self._fail("unknown_operation", "不认识的操作 (unknown operation)", None)
             return

@@ -25,8 +25,9 @@ from controller.door import Door, Progress, StreamEvent
 from controller.live import ControlLoop
 from controller.storage import DATABASE_FILENAME, AsyncStorage
 from drivers.link import LinkPool
+from server import log_redaction
 from server.accounts import Accounts, load_secret
-from server.app import AppContext, make_app
+from server.app import AppContext, make_app, make_server
 from server.hardware import build_links
 from server.hub import Hub, utc_now
 from server.sd_notify import Notifier
@@ -88,6 +89,8 @@ def configure_logging(verbose: bool = False) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Tornado's lines print request targets, and with them tokens and passwords.
+    log_redaction.install(*logging.getLogger().handlers)
     # peewee's debug lines carry SQL parameters (registration codes, password hashes).
     logging.getLogger("peewee").setLevel(logging.WARNING)
     logging.getLogger("pymodbus").setLevel(logging.WARNING)
@@ -199,7 +202,7 @@ class Service:
         app = make_app(ctx)
         if metrics_sockets:
             self._serve_metrics(config, app, metrics_sockets)
-        self.http = HTTPServer(app, ssl_options=tls)
+        self.http = make_server(app, ssl_options=tls)
         self.http.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         self.scheme = "http" if config.server.tls_cert is None else "https"
@@ -234,7 +237,7 @@ class Service:
             return {"driver": drivers, "operator": sum(len(f.sockets) for f in feeds)}
 
         metrics.websockets = websockets
-        self.metrics_http = HTTPServer(metrics_app(metrics, config.metrics))
+        self.metrics_http = make_server(metrics_app(metrics, config.metrics))
         self.metrics_http.add_sockets(sockets)
         self.metrics_port = sockets[0].getsockname()[1]
         log.info("metrics on http://%s:%d/metrics", config.metrics.host, self.metrics_port)

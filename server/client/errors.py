@@ -116,13 +116,16 @@ REFUSALS: dict[str, tuple[Exit, str, str | None]] = {
     "pile_faulted": (_REF, "the pile is faulted; it comes back when it is repaired", None),
     "no_session": (_REF, "the pile is not charging", None),
     "bad_period": (_REF, "the period must be day, week or month", None),
-    "bad_date": (_REF, "the date must be YYYY-MM-DD", None),
+    "bad_date": (_REF, "the date must be YYYY-MM-DD, from 1970 to 9998", None),
     "bad_hours": (_REF, "the validity in hours is out of range", None),
     "bad_num": (_REF, "the number of bills must be a whole number from 1", None),
     # the HTTP layer
     "not_found": (_REF, "the station has no such endpoint (is it an older version?)", None),
     "method_not_allowed": (_REF, "the station does not take this request method", None),
     "body_too_large": (_REF, "the request was too large for the station", None),
+    "url_too_long": (_REF, "the request was too large for the station", None),
+    "headers_too_large": (_REF, "the request was too large for the station", None),
+    "too_deep": (_REF, "the station could not read the request", None),
     "internal": (_REF, "the station failed with an internal error", "tell its operator"),
 }
 # Keys whose station sentence holds the particulars the user needs.

@@ -1,7 +1,7 @@
-"""A station for the hardening tests: the app on port 0, the live control loop on one
-simulated fast pile, a real SQLite file, accounts with fast hashing, an injected clock, and a
-throttle that records its delays instead of sleeping. Plus raw HTTP, for requests an HTTP
-client will not send."""
+"""A station for the hardening tests: the app behind make_server (the size limits Tornado
+enforces included) on port 0, the live control loop on one simulated fast pile, a real SQLite
+file, accounts with fast hashing, an injected clock, and a throttle that records its delays
+instead of sleeping. Plus raw HTTP, for requests an HTTP client will not send."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from tornado.httpclient import AsyncHTTPClient
-from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
@@ -26,7 +25,7 @@ from controller.storage import AsyncStorage
 from controller.values import Mode
 from drivers.sim_pile import SimPile
 from server.accounts import Accounts, LoginThrottle
-from server.app import AppContext, make_app
+from server.app import AppContext, make_app, make_server
 from server.hub import Hub
 from tests.controller.harness import pile
 from tests.firmware_sim.conftest import FakeClock
@@ -136,7 +135,7 @@ async def running_station(
     loop = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock)
     hub.attach(Door(loop))
     sock, port = bind_unused_port()
-    server = HTTPServer(make_app(AppContext(accounts, storage, UTC, hub)))
+    server = make_server(make_app(AppContext(accounts, storage, UTC, hub)))
     server.add_sockets([sock])
     station = Station(port, accounts, loop, clock)
     station.delays_s = delays_s
