@@ -178,6 +178,11 @@ class Door:
             if before is not None and before != ahead:
                 self._pending.append(PlaceChanged(now_tick, car, ahead))
 
+    async def between_ticks(self) -> None:
+        """Return when no control-loop tick runs (at once if none does now): work that can
+        wait a few milliseconds runs in the gaps, so the loop's ticks are not stretched."""
+        await self._loop.between_ticks.wait()
+
     def progress(self) -> None:
         """A `Progress` event for every running session that has delivered energy (the
         service's cadence); before its first metered Wh, `ChargingStarted` says all there is."""

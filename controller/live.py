@@ -100,6 +100,10 @@ class ControlLoop:
         # to command its pile, instead of at its next poll.
         self._wake = asyncio.Event()
         self._in_tick = False
+        # Set while no tick runs: background work that may wait (the uplink) waits for it, so
+        # that it never stretches a tick by running between the tick's reads.
+        self.between_ticks = asyncio.Event()
+        self.between_ticks.set()
         self.clock = clock
         self.miss_limit = miss_limit
         self.misses = dict.fromkeys(self.links, 0)
@@ -260,11 +264,13 @@ class ControlLoop:
             pile_ids = [p.id for p in self.station.piles if p.id in only or self._unstarted(p.id)]
         async with self._busy:
             self._in_tick = True
+            self.between_ticks.clear()
             try:
                 await asyncio.gather(*(self._poll(pile_id) for pile_id in pile_ids))
                 await asyncio.gather(*(self._command(pile_id) for pile_id in pile_ids))
             finally:
                 self._in_tick = False
+                self.between_ticks.set()
 
     def _want(self, pile_id: int) -> tuple[int, int, int] | None:
         """What the rules want of the pile: its rated power, for the session's amount."""

@@ -90,6 +90,7 @@ class StationChargePoint(ChargePoint):
         """Read and route messages until the connection closes (ConnectionClosed)."""
         while True:
             raw = await self._connection.recv()
+            await self.uplink.door.between_ticks()
             try:
                 await self.route_message(raw)
             except ConnectionClosed:

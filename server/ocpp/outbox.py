@@ -16,6 +16,7 @@ import functools
 import json
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -131,8 +132,11 @@ class Outbox:
         async with self._written:
             await self._written.wait_for(lambda: self._applied_ops >= target)
 
-    async def run_writer(self, stop: asyncio.Event) -> None:
-        """The writer task: everything recorded since its last write, in one transaction."""
+    async def run_writer(
+        self, stop: asyncio.Event, quiet: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """The writer task: everything recorded since its last write, in one transaction;
+        each write waits for `quiet` (no control-loop tick running) when given."""
         while True:
             if not self._ops:
                 if stop.is_set():
@@ -144,6 +148,8 @@ class Outbox:
                 for waiting in pending:
                     waiting.cancel()
                 continue
+            if quiet is not None:
+                await quiet()
             ops, self._ops = self._ops, []
             try:
                 await self._storage.run(functools.partial(store.apply, operations=ops))

@@ -87,7 +87,10 @@ class Uplink:
         self._tasks = [
             asyncio.create_task(self._run(), name="ocpp uplink"),
             asyncio.create_task(self._sampler(), name="ocpp meter values"),
-            asyncio.create_task(self.outbox.run_writer(self._stop), name="ocpp outbox writer"),
+            asyncio.create_task(
+                self.outbox.run_writer(self._stop, self.door.between_ticks),
+                name="ocpp outbox writer",
+            ),
         ]
         log.info("uplink: OCPP 1.6J to %s as %s", self.url, self.settings.charge_point_id)
 
@@ -215,6 +218,7 @@ class Uplink:
             await self._deliver(cp, message)
 
     async def _deliver(self, cp: StationChargePoint, message: Outgoing) -> None:
+        await self.door.between_ticks()  # the control loop first: the CSMS can wait a tick
         payload: dict[str, Any] | None = message.payload
         if message.tx is not None:
             payload = self.transactions.peer_payload(message.action, message.payload, message.tx)
@@ -271,6 +275,7 @@ class Uplink:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), every_s / self.scale)
             if self.meter_values_s and not self._stop.is_set():
+                await self.door.between_ticks()
                 try:
                     self.transactions.sample()
                 except Exception:  # task boundary: log, and sample again next time
