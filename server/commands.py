@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import hashlib
 import math
+import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -120,9 +121,34 @@ def demo_config(sim: Any, scale: float, port: int) -> Any:
     )
 
 
+DEMO_OPERATOR = "operator"
+
+
+async def demo_operator(accounts: Any) -> str:
+    """The demo's operator account with a fresh password each start (printed for the
+    newcomer, so the dashboard can be tried at once); earlier tokens of it end."""
+    from server.accounts import AccountError
+
+    password = secrets.token_urlsafe(9)
+    try:
+        await accounts.create_user(DEMO_OPERATOR, password, "operator")
+    except AccountError as exc:
+        if exc.error != "username_taken":
+            raise
+        await accounts.set_password(DEMO_OPERATOR, password)
+    return password
+
+
+def operator_line(url: str, password: str | None) -> str:
+    if password is None:  # the name is taken by a removed user: the operator makes one
+        return f"Operator dashboard: {url}/admin  (charge-station user add NAME --operator)"
+    return f"Operator dashboard: {url}/admin  (user {DEMO_OPERATOR}, password {password})"
+
+
 def demo(args: argparse.Namespace) -> int:
     from controller.config import DEFAULT_PILES
     from firmware_sim.launch import LaunchError, PileSimProcess
+    from server.accounts import AccountError
     from server.service import configure_logging
 
     configure_logging(args.verbose)
@@ -139,10 +165,14 @@ def demo(args: argparse.Namespace) -> int:
 
     async def banner(service: Any) -> None:
         code = await service.accounts.issue_code(ttl_s=24 * 3600)
+        try:
+            password: str | None = await demo_operator(service.accounts)
+        except AccountError:
+            password = None
         host = config.server.host
         url = f"http://{host}:{service.port}"
         print(f"Charging station demo: open {url} in a browser  (Ctrl-C stops it)")
-        print(f"Operator dashboard: {url}/admin")
+        print(operator_line(url, password))
         print(f"Registration code (single use, 24 h): {code}")
         print(f"The piles' own state and meters: {sim.control_url}/state")
         print(

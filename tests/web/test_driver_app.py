@@ -369,7 +369,11 @@ def test_the_demos_printed_url_and_code_charge_a_car_in_the_browser(
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(3)]
         url = re.search(r"open (http://\S+) in a browser", lines[0]).group(1)  # type: ignore[union-attr]
-        assert lines[1].startswith(f"Operator dashboard: {url}/admin")
+        operator = re.fullmatch(
+            rf"Operator dashboard: {re.escape(url)}/admin  \(user (\S+), password (\S+)\)\n",
+            lines[1],
+        )
+        assert operator is not None, lines[1]
         code = lines[2].rsplit(" ", 1)[1].strip()
         browser.get(url)
         el(browser, "login-toggle").click()
@@ -382,6 +386,13 @@ def test_the_demos_printed_url_and_code_charge_a_car_in_the_browser(
         assert text_of(browser, "bill-kwh") == "2.00 kWh"
         el(browser, "to-history").click()
         assert "2.00 kWh" in text_of(browser, "history-item")
+        # The printed operator logs in to the dashboard: pile A served that one session.
+        browser.get(f"{url}/admin")
+        type_into(browser, "login-username", operator.group(1))
+        type_into(browser, "login-password", operator.group(2))
+        el(browser, "login-submit").click()
+        el(browser, "pile-1")
+        wait_text(browser, "pile-1", "Since start-up: 1 sessions · 2.00 kWh")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=15)
