@@ -278,7 +278,9 @@ async def drive(base: str, clients: int, seed: int) -> int:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     drivers = Drivers(base, clients, seed)
-    limit = asyncio.Semaphore(8)
+    # All drivers come from one address here: registrations in flight count against its budget
+    # until they succeed (server.throttle, 5 an address), so at most 4 go at once.
+    limit = asyncio.Semaphore(4)
     tokens = await asyncio.wait_for(
         asyncio.gather(*(drivers.register(i, limit) for i in range(clients))), 300
     )
