@@ -239,9 +239,11 @@ class Door:
         self._station.switch_on(self._loop.now_tick(), self._pile(pile_id).id)
 
     # -- views ---------------------------------------------------------------------------------
-    def request_of(self, car: str) -> RequestView | None:
+    def request_of(self, car: str, ahead: int | None = None) -> RequestView | None:
+        """The car's request; `ahead` when the caller knows it (a PlaceChanged): a waiting
+        car's place is otherwise searched for in its line."""
         req = self._station.requests.get(car)
-        return None if req is None else self._view(req)
+        return None if req is None else self._view(req, ahead)
 
     def request_count(self) -> int:
         return len(self._station.requests)
@@ -309,7 +311,7 @@ class Door:
             raise Refused("unknown_pile", f"没有 {pile_id} 号充电桩 (no pile {pile_id})")
         return pile
 
-    def _view(self, req: Request) -> RequestView:
+    def _view(self, req: Request, known_ahead: int | None = None) -> RequestView:
         units = self.units
         now = self._loop.now_tick()
         pile = req.pile
@@ -323,7 +325,7 @@ class Door:
             ahead = pile.queue.index(req)
         else:
             area = req.area.value
-            ahead = self._station.line(req.mode).index(req)
+            ahead = self._station.line(req.mode).index(req) if known_ahead is None else known_ahead
         return RequestView(
             car=req.car,
             queue_no=req.queue_no,

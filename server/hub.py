@@ -147,7 +147,8 @@ class Hub:
             return
         if isinstance(event, PlaceChanged):
             if self.sockets.get(event.car):
-                self._send(event.car, self.message("position", self._view(event.car), event.ahead))
+                view = self.door.request_of(event.car, event.ahead) if self.door else None
+                self._send(event.car, self.message("position", view, event.ahead))
             return
         if isinstance(event, SessionEnded):
             bill = event.bill
