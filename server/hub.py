@@ -134,9 +134,9 @@ class Hub:
             body |= self.state(view, ahead)
         return body | extra
 
-    def _view(self, car: str) -> RequestView | None:
+    def _view(self, car: str, ahead: int | None = None) -> RequestView | None:
         assert self.door is not None
-        return self.door.request_of(car)
+        return self.door.request_of(car, ahead)
 
     # -- events --------------------------------------------------------------------------------
     def publish(self, seq: int, event: StreamEvent) -> None:
@@ -147,7 +147,7 @@ class Hub:
             return
         if isinstance(event, PlaceChanged):
             if self.sockets.get(event.car):
-                view = self.door.request_of(event.car, event.ahead) if self.door else None
+                view = self._view(event.car, event.ahead)
                 self._send(event.car, self.message("position", view, event.ahead))
             return
         if isinstance(event, SessionEnded):
