@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
+from fractions import Fraction
+
+LOCAL_EPOCH = datetime(1970, 1, 1)  # naive: 00:00 in whatever zone the station runs in
 
 
 def local_epoch_seconds(moment: datetime) -> float:
     """Seconds since 1970-01-01 00:00 in the moment's own time zone."""
     offset = moment.utcoffset()
     return moment.timestamp() + (offset.total_seconds() if offset is not None else 0.0)
+
+
+def station_moment(station_s: Fraction | int, tz: tzinfo) -> datetime:
+    """The aware date and time of a station instant (seconds since 1970-01-01 00:00 in tz),
+    to the microsecond: the instant the rules priced at, as a person reads it."""
+    whole_s = int(station_s)
+    micro = round((Fraction(station_s) - whole_s) * 1_000_000)
+    return (LOCAL_EPOCH + timedelta(seconds=whole_s, microseconds=micro)).replace(tzinfo=tz)
 
 
 class StationClock:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from controller.billing import Bill, EndReason
+from controller.clock import station_moment
 from controller.door import Door, PlaceChanged, Progress, RequestView, StreamEvent
 from controller.events import (
     Called,
@@ -177,11 +178,14 @@ class Hub:
 
     # -- bills ---------------------------------------------------------------------------------
     def _times(self, bill: Bill) -> tuple[datetime, datetime]:
-        """The session's start and end in real time: it ends now, and lasted what the ticks say."""
+        """The session's start and end on the station's clock: the instants the rules priced
+        it at (RULES §6), also when that clock runs faster than real time."""
         assert self.door is not None
-        end = self.wall_clock()
-        seconds = float(self.door.bill_seconds(bill))
-        return end - timedelta(seconds=seconds), end
+        units = self.door.units
+        return (
+            station_moment(units.seconds(bill.start_tick), self.tz),
+            station_moment(units.seconds(bill.end_tick), self.tz),
+        )
 
     def _store(self, bill: Bill, start: datetime, end: datetime) -> asyncio.Future[int]:
         """Store the bill off the loop; the future is its id (None if it could not be stored)."""
