@@ -16,7 +16,6 @@ so every subscriber sees one and the same order.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import NamedTuple
@@ -128,42 +127,23 @@ class Door:
         self._loop = loop
         self._station = loop.station
         self.units: Units = loop.units
-        self._subscribers: list[Subscriber] = []
-        self._pending: deque[StreamEvent] = deque()
-        self._delivering = False
-        self.seq = 0  # the number of the last event handed out
+        self._stream = loop.events
         self._ahead: dict[str, int] = {}  # each request's cars ahead, as last told
-        loop.outward = self._deliver
+        self._stream.follow(self._followed)
 
     # -- the stream ----------------------------------------------------------------------------
+    @property
+    def seq(self) -> int:
+        """The number of the last event handed out."""
+        return self._stream.seq
+
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Be told of every event from now on, in order; returns the way to stop."""
-        self._subscribers.append(subscriber)
+        return self._stream.subscribe(subscriber)
 
-        def unsubscribe() -> None:
-            if subscriber in self._subscribers:
-                self._subscribers.remove(subscriber)
-
-        return unsubscribe
-
-    def _deliver(self, event: StreamEvent) -> None:
-        self._pending.append(event)
-        if self._delivering:
-            return  # a subscriber's command made it: it follows the event being told
-        self._delivering = True
-        try:
-            while self._pending:
-                current = self._pending.popleft()
-                self.seq += 1
-                for subscriber in list(self._subscribers):
-                    try:
-                        subscriber(self.seq, current)
-                    except Exception:  # one broken listener must not silence the others
-                        log.exception("event subscriber failed on %s", type(current).__name__)
-                if not isinstance(current, Progress | PlaceChanged):
-                    self._places(current.now_tick)
-        finally:
-            self._delivering = False
+    def _followed(self, event: StreamEvent) -> None:
+        if not isinstance(event, Progress | PlaceChanged):
+            self._places(event.now_tick)
 
     def _places(self, now_tick: int) -> None:
         """Queue a PlaceChanged for every request whose cars ahead changed since it was last
@@ -176,7 +156,11 @@ class Door:
             before = told.get(car)
             told[car] = ahead
             if before is not None and before != ahead:
-                self._pending.append(PlaceChanged(now_tick, car, ahead))
+                self._stream.publish(PlaceChanged(now_tick, car, ahead))
+
+    def now_s(self) -> Fraction:
+        """The station's clock now, in seconds since 1970-01-01 00:00 of its time zone."""
+        return self.units.seconds(self._loop.now_tick())
 
     async def between_ticks(self) -> None:
         """Return when no control-loop tick runs (at once if none does now): work that can
@@ -192,7 +176,7 @@ class Door:
             if req is not None:
                 energy, charge, service = self._station.session_so_far(pile, now)
                 if energy:
-                    self._deliver(Progress(now, req.car, pile.id, energy, charge + service))
+                    self._stream.publish(Progress(now, req.car, pile.id, energy, charge + service))
 
     # -- commands ------------------------------------------------------------------------------
     def request(
@@ -344,7 +328,7 @@ class Door:
     def _pile_view(self, pile: Pile) -> PileView:
         units = self.units
         t = pile.totals
-        status = self._loop.status.get(pile.id)
+        rt = self._loop.runtimes[pile.id]
         return PileView(
             id=pile.id,
             name=pile.name,
@@ -357,25 +341,24 @@ class Door:
             charge_fee_yuan=units.yuan(t.charge_fee),
             service_fee_yuan=units.yuan(t.service_fee),
             queue=tuple(self._view(req) for req in pile.queue),
-            power_now_w=None if status is None else status.power_w,
-            answering=not self._loop.misses.get(pile.id, 0) and status is not None,
+            power_now_w=rt.power_now_w,
+            answering=rt.answering,
         )
 
     # -- meters: what an uplink's transactions carry (OCPP meterStart, meterStop, MeterValues) --
     def meter(self, pile_id: int) -> MeterView | None:
         """The pile's meter and link as the control loop last read them; None for an unknown
         pile. A running session's billed energy so far is meter_wh - session_start_wh."""
-        loop = self._loop
-        port = loop.ports.get(pile_id)
-        if port is None:
+        rt = self._loop.runtime(pile_id)
+        if rt is None:
             return None
-        status = loop.status.get(pile_id)
+        status = rt.status
         return MeterView(
             pile_id=pile_id,
-            meter_wh=port.meter_wh,
-            session_start_wh=port.baseline_wh if port.amount_wh is not None else None,
-            power_w=None if status is None else status.power_w,
-            answering=not loop.misses.get(pile_id, 0) and status is not None,
+            meter_wh=rt.meter_wh,
+            session_start_wh=rt.session_start_wh,
+            power_w=rt.power_now_w,
+            answering=rt.answering,
             vehicle=None if status is None else status.state.value,
             fault_code=0 if status is None else status.fault_code,
         )

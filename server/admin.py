@@ -4,7 +4,7 @@ PROTOCOL "Operator API (additions)" and RULES §8. Every endpoint needs a token 
 role (401 without a valid token, 403 `not_operator` for a driver). Piles and requests are named
 by parameters (`stationId`, `username`), as everywhere in the documented API, not by path
 segments. Every action that changes something is written to the audit log: who (the operator's
-user id), what (the action and its detail) and when (the station's wall clock).
+user id), what (the action and its detail) and when (the station's clock).
 """
 
 from __future__ import annotations
@@ -59,14 +59,14 @@ class AdminHandler(ApiHandler):
     # -- the station ---------------------------------------------------------------------------
     def door(self) -> Door:
         hub = self.ctx.hub
-        if hub is None or hub.door is None:
+        if hub is None:
             raise ApiError(503, "station_not_ready", "充电站未运行 (the station is not running)")
         return hub.door
 
-    def wall_now(self) -> datetime:
-        """The station's wall clock (the one bills are dated by)."""
+    def station_now(self) -> datetime:
+        """The station's clock as a date and time (the one bills are dated by)."""
         hub = self.ctx.hub
-        return hub.wall_clock() if hub is not None else datetime.now(UTC)
+        return hub.now() if hub is not None else datetime.now(UTC)
 
     def pile(self) -> PileView:
         """The pile named by the `stationId` parameter."""
@@ -89,7 +89,7 @@ class AdminHandler(ApiHandler):
         """A YYYY-MM-DD parameter; today in the station's time zone when left out."""
         text = self.param(name, required=False)
         if not text:
-            return self.wall_now().astimezone(self.ctx.tz).date()
+            return self.station_now().astimezone(self.ctx.tz).date()
         try:
             return parse_date(text)
         except ValueError:
@@ -104,7 +104,7 @@ class AdminHandler(ApiHandler):
         # The record follows a change already made: failing to write it must not turn the
         # change into an error the operator would retry (a second switch, a second code).
         try:
-            await self.ctx.storage.audit(self.operator.user_id, action, detail, self.wall_now())
+            await self.ctx.storage.audit(self.operator.user_id, action, detail, self.station_now())
         except StorageError as exc:
             log.warning("audit entry %s by %s not written: %s", action, self.operator.username, exc)
 
@@ -117,7 +117,7 @@ class AdminHandler(ApiHandler):
     def car(self, req: RequestView, names: dict[str, str]) -> dict[str, Any]:
         """A car as the operator sees it: the user's view of the request (server.hub) with the
         user, the battery capacity if given, and when it was queued (RULES §8)."""
-        return car_view(req, names, self.wall_now(), self.ctx.tz)
+        return car_view(req, names, self.station_now(), self.ctx.tz)
 
     def bill(self, bill: Bill | None, names: dict[str, str]) -> dict[str, Any] | None:
         """A bill the action just made, as the operator's answer shows it. The stored bill (with
@@ -138,7 +138,7 @@ class AdminHandler(ApiHandler):
 
 
 def car_view(
-    req: RequestView, names: dict[str, str], wall_now: datetime, tz: Any
+    req: RequestView, names: dict[str, str], station_now: datetime, tz: Any
 ) -> dict[str, Any]:
     """A car as the operator sees it (the answers of /admin/piles and /admin/queues, and the
     operators' live feed)."""
@@ -148,12 +148,14 @@ def car_view(
         "username": names.get(req.car, req.car),
         **Hub.state(req),
         "capacity": capacity,
-        "queuedAt": stamp(wall_now - timedelta(seconds=float(waited_s)), tz),
+        "queuedAt": stamp(station_now - timedelta(seconds=float(waited_s)), tz),
         "waitedSeconds": int(round_half_up(waited_s, 0)),
     }
 
 
-def pile_view(pile: PileView, names: dict[str, str], wall_now: datetime, tz: Any) -> dict[str, Any]:
+def pile_view(
+    pile: PileView, names: dict[str, str], station_now: datetime, tz: Any
+) -> dict[str, Any]:
     """A pile as /admin/piles shows it: state, totals since start-up, queue (RULES §8)."""
     return {
         "stationId": pile.id,
@@ -168,7 +170,7 @@ def pile_view(pile: PileView, names: dict[str, str], wall_now: datetime, tz: Any
             pile.charge_fee_yuan,
             pile.service_fee_yuan,
         ),
-        "queue": [car_view(req, names, wall_now, tz) for req in pile.queue],
+        "queue": [car_view(req, names, station_now, tz) for req in pile.queue],
     }
 
 
@@ -178,7 +180,7 @@ class PilesHandler(AdminHandler):
     async def get(self) -> None:
         piles = self.door().piles()
         names = await self.usernames(r.car for p in piles for r in p.queue)
-        now = self.wall_now()
+        now = self.station_now()
         self.reply({"code": 200, "piles": [pile_view(p, names, now, self.ctx.tz) for p in piles]})
 
 
@@ -318,7 +320,7 @@ class ReportsHandler(AdminHandler):
         bills = await self.ctx.storage.bills_between(midnight(first, tz), midnight(after, tz))
         hub = self.ctx.hub
         piles = {}
-        if hub is not None and hub.door is not None:
+        if hub is not None:
             piles = hub.door.pile_names()
         body = report(bills, piles)
         last = after - timedelta(days=1)

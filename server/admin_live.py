@@ -42,12 +42,12 @@ class OperatorFeed:
     the number of operators watching."""
 
     def __init__(
-        self, door: Door, storage: AsyncStorage, tz: tzinfo, wall_clock: Callable[[], datetime]
+        self, door: Door, storage: AsyncStorage, tz: tzinfo, station_now: Callable[[], datetime]
     ) -> None:
         self.door = door
         self.storage = storage
         self.tz = tz
-        self.wall_clock = wall_clock
+        self.station_now = station_now
         self.sockets: set[LiveSocket] = set()
         self._names: dict[str, str] = {}  # car -> username, looked up once per car
         self._dirty = asyncio.Event()
@@ -146,7 +146,7 @@ class OperatorFeed:
         cars |= {r.car for r in queues.waiting}
         cars |= {r.car for line in queues.priority.values() for r in line}
         await self._learn_names(cars)
-        names, now, tz = self._names, self.wall_clock(), self.tz
+        names, now, tz = self._names, self.station_now(), self.tz
         return {
             "type": "snapshot",
             "seq": door.seq,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import tzinfo
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import tornado.httputil
 import tornado.web
@@ -40,6 +40,9 @@ from server.limits import (
     utf8_text,
 )
 
+if TYPE_CHECKING:
+    from server.admin_live import OperatorFeed
+
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("server.access")
 
@@ -54,6 +57,7 @@ class AppContext(NamedTuple):
     hub: Hub | None = None  # the live station; None serves the account and history API only
     max_quantity_kwh: float = 300.0
     cors_origins: tuple[str, ...] = ()  # front ends elsewhere allowed to call (server.cors_origins)
+    feed: OperatorFeed | None = None  # the operators' live feed: with the hub, always
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
@@ -250,7 +254,7 @@ class StationHandler(ApiHandler):
 
     def get(self) -> None:
         hub = self.ctx.hub
-        if hub is None or hub.door is None:
+        if hub is None:
             raise ApiError(503, "station_not_ready", "充电站未运行 (the station is not running)")
         piles = [
             {"stationId": p.id, "name": p.name, "mode": p.mode.value, "powerKw": p.power_w / 1000}
@@ -266,7 +270,7 @@ class RequestStateHandler(ApiHandler):
     def get(self) -> None:
         claims = self.claims()
         hub = self.ctx.hub
-        if hub is None or hub.door is None:
+        if hub is None:
             raise ApiError(503, "station_not_ready", "充电站未运行 (the station is not running)")
         view = hub.door.request_of(str(claims.user_id))
         self.reply({"code": 200, "request": None if view is None else hub.state(view)})
@@ -378,12 +382,14 @@ def make_app(ctx: AppContext) -> tornado.web.Application:
             )
         )
         # The live station's face: the web app and the operators' live feed.
-        from server.admin_live import LiveSocket, OperatorFeed
+        from server.admin_live import LiveSocket
         from server.pages import page_routes
 
-        assert ctx.hub.door is not None, "the hub is attached to the station's door first"
-        feed = OperatorFeed(ctx.hub.door, ctx.storage, ctx.tz, ctx.hub.wall_clock)
-        routes.append((r"/admin/live", LiveSocket, {"feed": feed, "verify": ctx.accounts.verify}))
+        if ctx.feed is None:
+            raise ValueError("the live station's app needs the operators' feed with its hub")
+        routes.append(
+            (r"/admin/live", LiveSocket, {"feed": ctx.feed, "verify": ctx.accounts.verify})
+        )
         routes += page_routes()
     log_redaction.install()
     return StationApplication(

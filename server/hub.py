@@ -1,9 +1,10 @@
 """Between the rules and the sockets: station events become messages to each user's sockets.
 
-The hub follows the station's door (controller.door): it stores bills (off the event loop,
-through the storage), works out each request's state, and queues one message per event on every
-socket of the request's user. Each socket has one outgoing queue drained by one writer, so the
-messages of a user arrive in the order things happened, a stored bill included.
+The hub follows the station's door (controller.door): it works out each request's state and
+queues one message per event on every socket of the request's user; a bill's dates and stored
+number come from the ledger (controller.ledger), which owns bills. Each socket has one outgoing
+queue drained by one writer, so the messages of a user arrive in the order things happened, a
+stored bill included.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 from typing import Any, Protocol
 
 from controller.billing import Bill, EndReason
@@ -25,7 +26,7 @@ from controller.events import (
     Revised,
     SessionEnded,
 )
-from controller.storage import AsyncStorage, StorageError
+from controller.ledger import Ledger, bill_user_id
 from controller.storage_schema import StoredBill
 from server.bills_view import log_entry, shown
 
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
 
-BILL_RETRY_MAX_S = 5.0  # longest pause between attempts to store a bill
 BILL_MESSAGE_WAIT_S = 2.0  # how long a bill message waits for the bill's stored number
 
 
@@ -50,21 +50,19 @@ class Outbox(Protocol):
 
 
 class Hub:
-    def __init__(self, storage: AsyncStorage, tz: Any, wall_clock: Callable[[], datetime]) -> None:
-        self.storage = storage
+    def __init__(self, ledger: Ledger, door: Door, tz: tzinfo) -> None:
+        self.ledger = ledger  # the bills' dates and stored numbers
+        self.door = door
         self.tz = tz
-        self.wall_clock = wall_clock  # real date and time, for the bills' times
-        self.door: Door | None = None
+        door.subscribe(self.publish)  # after the ledger's subscription
         self.sockets: dict[str, set[Outbox]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         # Waits until the station's state as it is now is on disk (the service's saver); a
         # reply that promises a place (`queued`) goes out only after it.
         self.persisted: Callable[[], Awaitable[None]] | None = None
 
-    def attach(self, door: Door) -> None:
-        """Take the station's door and follow its event stream."""
-        self.door = door
-        door.subscribe(self.publish)
+    def now(self) -> datetime:
+        """The station's clock as a date and time: the one bills are dated by."""
+        return station_moment(self.door.now_s(), self.tz)
 
     def confirmed(self, message: Message) -> asyncio.Future[Message]:
         """`message`, once the state it tells of is saved (a crash after it loses nothing)."""
@@ -78,21 +76,6 @@ class Hub:
             return message
 
         return asyncio.ensure_future(after_save())
-
-    async def bills_stored(self) -> None:
-        """Return once no bill is waiting to be stored (however long the database takes)."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
-
-    async def drain(self, timeout_s: float = 10.0) -> bool:
-        """Wait for the bills still being stored (at shutdown, before the database closes);
-        whether all of them were."""
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
-            for task in pending:
-                log.error("shutting down with a bill not yet stored: %s", task)
-            return not pending
-        return True
 
     # -- sockets -------------------------------------------------------------------------------
     def join(self, car: str, socket: Outbox) -> None:
@@ -136,7 +119,6 @@ class Hub:
         return body | extra
 
     def _view(self, car: str, ahead: int | None = None) -> RequestView | None:
-        assert self.door is not None
         return self.door.request_of(car, ahead)
 
     # -- events --------------------------------------------------------------------------------
@@ -153,13 +135,14 @@ class Hub:
             return
         if isinstance(event, SessionEnded):
             bill = event.bill
-            start, end = self._times(bill)
-            stored = self._store(bill, start, end)
             kind = "fault" if bill.reason is EndReason.FAULT else "bill"
             if self.sockets.get(bill.car):
+                entry = self.ledger.entry(bill)
                 # One task, awaited by every socket of the user.
                 message = asyncio.ensure_future(
-                    self._bill_message(kind, self._view(bill.car), stored, bill, start, end)
+                    self._bill_message(
+                        kind, self._view(bill.car), entry.stored, bill, entry.start, entry.end
+                    )
                 )
                 self._send(bill.car, message)
         elif isinstance(event, Called):
@@ -177,39 +160,6 @@ class Hub:
             self._send(event.car, done, close=True)
 
     # -- bills ---------------------------------------------------------------------------------
-    def _times(self, bill: Bill) -> tuple[datetime, datetime]:
-        """The session's start and end on the station's clock: the instants the rules priced
-        it at (RULES §6), also when that clock runs faster than real time."""
-        assert self.door is not None
-        units = self.door.units
-        return (
-            station_moment(units.seconds(bill.start_tick), self.tz),
-            station_moment(units.seconds(bill.end_tick), self.tz),
-        )
-
-    def _store(self, bill: Bill, start: datetime, end: datetime) -> asyncio.Future[int]:
-        """Store the bill off the loop; the future is its id (None if it could not be stored)."""
-        assert self.door is not None
-        units = self.door.units
-        user_id = int(bill.car) if bill.car.isdigit() else None
-
-        async def store() -> int:
-            # Kept and retried for as long as the station runs: a locked database or a full
-            # disk delays a bill, it never drops it.
-            attempt = 0
-            while True:
-                try:
-                    return await self.storage.add_bill(bill, units, user_id, start, end)
-                except StorageError as exc:
-                    attempt += 1
-                    log.error("bill %s not stored (try %d): %s", bill.bill_id, attempt, exc)
-                    await asyncio.sleep(min(BILL_RETRY_MAX_S, 0.2 * attempt))
-
-        task = asyncio.ensure_future(store())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     def _bill_message(
         self,
         kind: str,
@@ -237,11 +187,10 @@ class Hub:
         return build()
 
     def _as_stored(self, bill_id: int, bill: Bill, start: datetime, end: datetime) -> StoredBill:
-        assert self.door is not None
         shown_bill = self.door.bill_view(bill)
         return StoredBill(
             id=bill_id,
-            user_id=int(bill.car) if bill.car.isdigit() else None,
+            user_id=bill_user_id(bill.car),
             car=bill.car,
             queue_no=bill.queue_no,
             pile_id=bill.pile_id,
@@ -253,7 +202,3 @@ class Hub:
             charge_fee_yuan=shown_bill.charge_fee_yuan,
             service_fee_yuan=shown_bill.service_fee_yuan,
         )
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -49,7 +49,8 @@ class Station:
         )
         self.events: list[Event] = []
         self.clock = clock
-        self.loop = ControlLoop(cfg, links, clock, self.events.append)
+        self.loop = ControlLoop(cfg, links, clock)
+        self.loop.events.subscribe(lambda seq, event: self.events.append(event))
         self.st = self.loop.station
 
     @property
@@ -195,7 +196,7 @@ async def test_piles_are_polled_together_so_a_dead_one_holds_up_no_other(rig: Ri
     # Pile 1's read waits until pile 2 has been read: with one pile after the other (pile 1
     # first, in configuration order) this would never happen, and the wait would time out.
     pile2_read = asyncio.Event()
-    p1, p2 = s.loop.links[1].pile, s.loop.links[2].pile
+    p1, p2 = s.loop.runtimes[1].device, s.loop.runtimes[2].device
     read1, read2 = p1.read_status, p2.read_status
 
     async def slow_read1():
@@ -412,11 +413,11 @@ async def test_a_session_started_between_ticks_is_commanded_at_once() -> None:
     runner = asyncio.create_task(s.loop.run(stop, poll_s=3600))  # the next poll: an hour away
     try:
         async with asyncio.timeout(5):
-            while not s.loop.answered:  # the first tick has read the pile
+            while not s.loop.runtimes[1].answered:  # the first tick has read the pile
                 await asyncio.sleep(0.01)
         s.request("V1", 10)  # from a WebSocket, between ticks
         async with asyncio.timeout(1):  # not an hour later
-            while s.loop.commanded[1] is None:
+            while s.loop.runtimes[1].commanded is None:
                 await asyncio.sleep(0.01)
         assert pile_p1.model.enabled
     finally:

@@ -1,6 +1,6 @@
-"""The live station's app for the web tests: a real Tornado server on port 0 over a Hub, a
-ControlLoop on simulated piles with an injected clock, the station's Door, and a real SQLite
-file; with real HTTP and WebSocket clients."""
+"""The live station's app for the web tests: the station as `serve` builds it (a real Tornado
+server on port 0, a real SQLite file), on simulated piles with an injected clock that the test
+moves; with real HTTP and WebSocket clients."""
 
 from __future__ import annotations
 
@@ -9,26 +9,25 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
-from tornado.httpserver import HTTPServer
-from tornado.testing import bind_unused_port
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from controller.clock import local_epoch_seconds, station_moment
 from controller.config import Config, StationSettings, parse_tariff
 from controller.door import Door
-from controller.live import ControlLoop, PileLink
+from controller.live import ControlLoop
 from controller.storage import AsyncStorage
 from controller.values import Mode
-from drivers.sim_pile import SimPile
 from server.accounts import Accounts, load_secret
-from server.app import AppContext, make_app
 from server.hub import Hub
 from tests.controller.harness import pile
 from tests.firmware_sim.conftest import FakeClock
+from tests.server.in_process import in_process
 
 TZ = timezone(timedelta(hours=8))
 SIX = 6 * 3600  # the station starts at 06:00
@@ -43,7 +42,6 @@ class LiveApp:
         self.port = port
         self.hub = hub
         self.loop = loop
-        assert hub.door is not None
         self.door: Door = hub.door
         self.accounts = accounts
         self.http = AsyncHTTPClient()
@@ -89,33 +87,26 @@ async def live_app(
     tmp_path: Path, *, cors_origins: tuple[str, ...] = (), waiting: int = 4
 ) -> AsyncIterator[LiveApp]:
     clock = FakeClock()
-    clock.advance(SIX)
+    clock.advance(local_epoch_seconds(START))  # 06:00 on the station's clock
 
     def wall() -> datetime:
-        return START + timedelta(seconds=clock.now_s - SIX)
+        return station_moment(Fraction(clock.now_s), TZ)
 
-    storage = await AsyncStorage.open(tmp_path / "station.db")
-    accounts = Accounts(
-        storage, load_secret(tmp_path), clock=lambda: wall().timestamp(), scrypt_n=2**4
-    )
-    hub = Hub(storage, TZ, wall)
+    def accounts(storage: AsyncStorage) -> Accounts:
+        return Accounts(
+            storage, load_secret(tmp_path), clock=lambda: wall().timestamp(), scrypt_n=2**4
+        )
+
     cfg = Config(
         StationSettings(waiting_area_size=waiting, pile_queue_len=2), parse_tariff({}), PILES
     )
-    links = {p.id: PileLink(SimPile(p.name, p.power_w, clock)) for p in PILES}
-    loop = ControlLoop(cfg, links, clock)
-    hub.attach(Door(loop))
-    ctx = AppContext(accounts, storage, TZ, hub, 120.0, cors_origins)
-    sock, port = bind_unused_port()
-    server = HTTPServer(make_app(ctx))
-    server.add_sockets([sock])
-    app = LiveApp(port, hub, loop, accounts)
-    try:
-        yield app
-    finally:
-        for ws in app.sockets:
-            ws.close()
-        server.stop()
-        await server.close_all_connections()
-        await asyncio.gather(*hub._tasks, return_exceptions=True)
-        await storage.close()
+    cfg = cfg._replace(
+        server=cfg.server._replace(max_quantity_kwh=120.0, cors_origins=cors_origins)
+    )
+    async with in_process(cfg, tmp_path, clock, TZ, accounts) as service:
+        app = LiveApp(service.port, service.hub, service.loop, service.accounts)
+        try:
+            yield app
+        finally:
+            for ws in app.sockets:
+                ws.close()

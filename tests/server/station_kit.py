@@ -1,7 +1,7 @@
-"""A station for the hardening tests: the app behind make_server (the size limits Tornado
-enforces included) on port 0, the live control loop on one simulated fast pile, a real SQLite
-file, accounts with fast hashing, an injected clock, and a throttle that records its delays
-instead of sleeping. Plus raw HTTP, for requests an HTTP client will not send."""
+"""A station for the hardening tests: the station as `serve` builds it (the size limits
+Tornado enforces included) on port 0, on one simulated fast pile, a real SQLite file, accounts
+with fast hashing, an injected clock, and a throttle that records its delays instead of
+sleeping. Plus raw HTTP, for requests an HTTP client will not send."""
 
 from __future__ import annotations
 
@@ -15,20 +15,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from tornado.httpclient import AsyncHTTPClient
-from tornado.testing import bind_unused_port
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from controller.config import Config, StationSettings, parse_tariff
-from controller.door import Door
-from controller.live import ControlLoop, PileLink
+from controller.live import ControlLoop
 from controller.storage import AsyncStorage
 from controller.values import Mode
-from drivers.sim_pile import SimPile
 from server.accounts import Accounts, LoginThrottle
-from server.app import AppContext, make_app, make_server
-from server.hub import Hub
 from tests.controller.harness import pile
 from tests.firmware_sim.conftest import FakeClock
+from tests.server.in_process import in_process
 
 KEY = b"k" * 32
 PASSWORD = "Pass-word-Secret-77"
@@ -114,7 +110,6 @@ async def running_station(
     """`max_failures`: failed logins (and registrations) per address, as LoginThrottle's."""
     clock = FakeClock()
     clock.advance(6 * 3600)
-    storage = await AsyncStorage.open(tmp_path / "station.sqlite3")
     delays_s: list[float] = []
 
     async def no_sleep(seconds: float) -> None:
@@ -123,28 +118,26 @@ async def running_station(
     throttle = LoginThrottle(
         max_failures, clock=clock, max_registration_failures=max_failures, sleep=no_sleep
     )
-    accounts = Accounts(
-        storage, KEY, clock=lambda: START.timestamp() + clock.now_s, throttle=throttle, scrypt_n=16
-    )
-    hub = Hub(storage, UTC, lambda: START)
+
+    def accounts(storage: AsyncStorage) -> Accounts:
+        return Accounts(
+            storage,
+            KEY,
+            clock=lambda: START.timestamp() + clock.now_s,
+            throttle=throttle,
+            scrypt_n=16,
+        )
+
     cfg = Config(
         StationSettings(waiting_area_size=waiting, pile_queue_len=1),
         parse_tariff({}),
         (pile(1, "A", Mode.FAST, 30),),
     )
-    loop = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock)
-    hub.attach(Door(loop))
-    sock, port = bind_unused_port()
-    server = make_server(make_app(AppContext(accounts, storage, UTC, hub)))
-    server.add_sockets([sock])
-    station = Station(port, accounts, loop, clock)
-    station.delays_s = delays_s
-    try:
-        yield station
-    finally:
-        for ws in station.sockets:
-            ws.close()
-        server.stop()
-        await server.close_all_connections()
-        await asyncio.gather(*hub._tasks, return_exceptions=True)
-        await storage.close()
+    async with in_process(cfg, tmp_path, clock, UTC, accounts) as service:
+        station = Station(service.port, service.accounts, service.loop, clock)
+        station.delays_s = delays_s
+        try:
+            yield station
+        finally:
+            for ws in station.sockets:
+                ws.close()

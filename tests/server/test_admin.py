@@ -9,6 +9,7 @@ import io
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -21,20 +22,19 @@ from tornado.testing import bind_unused_port
 from tornado.websocket import websocket_connect
 
 from controller.billing import Bill, EndReason
+from controller.clock import local_epoch_seconds, station_moment
 from controller.config import Config, StationSettings, parse_tariff
-from controller.door import Door
-from controller.live import ControlLoop, PileLink
+from controller.live import ControlLoop
 from controller.station import Area, Request
 from controller.storage import AsyncStorage
 from controller.units import Units
 from controller.values import Mode, PileState
-from drivers.sim_pile import SimPile
 from server.accounts import Accounts, load_secret
 from server.admin_reports import CSV_COLUMNS
 from server.app import AppContext, make_app
-from server.hub import Hub
 from tests.controller.harness import pile
 from tests.firmware_sim.conftest import FakeClock
+from tests.server.in_process import in_process
 
 TZ = timezone(timedelta(hours=8))  # the station's zone: days start at 16:00 UTC
 SIX = 6 * 3600  # the station starts at 06:00: valley price, 0.4 + 0.8 service per kWh
@@ -114,30 +114,21 @@ async def eventually(check: Callable[[], Any]) -> Any:
 @pytest_asyncio.fixture
 async def station(tmp_path: Path) -> AsyncIterator[Station]:
     clock = FakeClock()
-    clock.advance(SIX)
+    clock.advance(local_epoch_seconds(START))  # 06:00 on the station's clock
 
     def wall() -> datetime:  # the wall clock moves with the station's clock
-        return START + timedelta(seconds=clock.now_s - SIX)
+        return station_moment(Fraction(clock.now_s), TZ)
 
-    storage = await AsyncStorage.open(tmp_path / "station.db")
-    accounts = Accounts(
-        storage, load_secret(tmp_path), clock=lambda: wall().timestamp(), scrypt_n=2**4
-    )
-    hub = Hub(storage, TZ, wall)
+    def accounts(storage: AsyncStorage) -> Accounts:
+        return Accounts(
+            storage, load_secret(tmp_path), clock=lambda: wall().timestamp(), scrypt_n=2**4
+        )
+
     cfg = Config(StationSettings(waiting_area_size=4, pile_queue_len=2), parse_tariff({}), PILES)
-    links = {p.id: PileLink(SimPile(p.name, p.power_w, clock)) for p in PILES}
-    loop = ControlLoop(cfg, links, clock)
-    hub.attach(Door(loop))
-    sock, port = bind_unused_port()
-    server = HTTPServer(make_app(AppContext(accounts, storage, TZ, hub)))
-    server.add_sockets([sock])
-    s = Station(port, loop, accounts, clock)
-    s.operator_id, s.operator = await s.user("olga", "operator")
-    yield s
-    server.stop()
-    await server.close_all_connections()
-    await asyncio.gather(*hub._tasks, return_exceptions=True)  # bills still being stored
-    await storage.close()
+    async with in_process(cfg, tmp_path, clock, TZ, accounts) as service:
+        s = Station(service.port, service.loop, service.accounts, clock)
+        s.operator_id, s.operator = await s.user("olga", "operator")
+        yield s
 
 
 # -- who may call ---------------------------------------------------------------------------------

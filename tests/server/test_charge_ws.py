@@ -5,28 +5,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 import pytest_asyncio
-from tornado.httpserver import HTTPServer
-from tornado.testing import bind_unused_port
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from controller.config import Config, StationSettings, parse_tariff
-from controller.door import Door
-from controller.live import ControlLoop, PileLink
-from controller.storage import AsyncStorage
+from controller.live import ControlLoop
 from controller.values import Mode
-from drivers.sim_pile import SimPile
-from server.accounts import Accounts, load_secret
-from server.app import AppContext, make_app
+from server.accounts import Accounts
 from server.hub import Hub
 from tests.controller.harness import pile
 from tests.firmware_sim.conftest import FakeClock
+from tests.server.in_process import in_process
 
 SIX = 6 * 3600  # 06:00: valley price
 
@@ -79,27 +74,16 @@ async def read_until(ws: WebSocketClientConnection, kind: str) -> tuple[dict[str
 async def station(tmp_path: Path) -> AsyncIterator[Station]:
     clock = FakeClock()
     clock.advance(SIX)
-    storage = await AsyncStorage.open(tmp_path / "station.db")
-    accounts = Accounts(storage, load_secret(tmp_path))
-    hub = Hub(storage, UTC, lambda: datetime(2026, 11, 23, 6, 0, tzinfo=UTC))
     cfg = Config(
         StationSettings(waiting_area_size=1, pile_queue_len=1),
         parse_tariff({}),
         (pile(1, "A", Mode.FAST, 30),),
     )
-    loop = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock)
-    hub.attach(Door(loop))
-    app = make_app(AppContext(accounts, storage, UTC, hub))
-    sock, port = bind_unused_port()
-    server = HTTPServer(app)
-    server.add_sockets([sock])
-    s = Station(port, hub, loop, accounts, clock)
-    yield s
-    for ws in s.sockets:
-        ws.close()
-    server.stop()
-    await server.close_all_connections()
-    await storage.close()
+    async with in_process(cfg, tmp_path, clock, UTC) as service:
+        s = Station(service.port, service.hub, service.loop, service.accounts, clock)
+        yield s
+        for ws in s.sockets:
+            ws.close()
 
 
 @pytest.mark.asyncio

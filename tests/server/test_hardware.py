@@ -53,7 +53,8 @@ async def test_configured_modbus_piles_charge_under_the_running_loop() -> None:
     assert links[1].pile.link is links[2].pile.link  # one owner for the shared link
 
     events: list[Event] = []
-    loop = ControlLoop(config, links, clock, events.append)
+    loop = ControlLoop(config, links, clock)
+    loop.events.subscribe(lambda seq, event: events.append(event))
     stop = asyncio.Event()
     runner = asyncio.create_task(loop.run(stop, poll_s=2, scale=SCALE))
     energy = loop.units.energy_from_wh

@@ -154,7 +154,7 @@ async def test_a_fault_stops_the_transaction_and_the_car_goes_on_at_another_pile
     await car.open(station.base, "fast", 2.0)
     await car.wait_type("charging", STEP_S)
     await csms.wait(lambda: csms.started, STEP_S, "the start")
-    pile_a = station.service.loop.links[1].pile
+    pile_a = station.service.loop.runtimes[1].device
     await asyncio.sleep(0.3)  # some energy: 0.3 s at 30 kW x 120 = 300 Wh
     pile_a.model.set_fault(pile_a.model.now_tick, 7)  # type: ignore[attr-defined]
     (stop_a,) = await stopped(csms, 1)
@@ -183,7 +183,7 @@ async def test_a_fault_stops_the_transaction_and_the_car_goes_on_at_another_pile
     await slow.wait_type("charging", STEP_S)
     await csms.wait(lambda: len(csms.of("StartTransaction")) == 3, STEP_S, "C's start")
     await asyncio.sleep(0.2)
-    pile_c = station.service.loop.links[3].pile
+    pile_c = station.service.loop.runtimes[3].device
 
     async def silent() -> Any:
         raise LinkTimeout("pile C: no answer")

@@ -97,7 +97,7 @@ async def test_a_stalled_control_loop_stops_feeding_the_watchdog(
         async def never() -> None:
             await hang.wait()
 
-        service.loop.links[1].pile.read_status = never  # type: ignore[method-assign,assignment]
+        service.loop.runtimes[1].device.read_status = never  # type: ignore[method-assign,assignment]
         await asyncio.sleep(0.2)  # any tick under way ends
         before = systemd.count("WATCHDOG")
         await asyncio.sleep(0.4)  # eight ticks' worth

@@ -1,22 +1,22 @@
-"""The hub keeps a bill that the database cannot take yet, and stores it once it can."""
+"""The ledger keeps a bill that the database cannot take yet, and stores it once it can."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 
 from controller.config import Config, StationSettings, parse_tariff
 from controller.door import Door
+from controller.ledger import Ledger
 from controller.live import ControlLoop, PileLink
 from controller.storage import DATABASE_FILENAME, AsyncStorage
 from controller.values import Mode
 from drivers.sim_pile import SimPile
 from server.accounts import Accounts, load_secret
-from server.hub import Hub
 from tests.controller.harness import pile
 from tests.firmware_sim.conftest import FakeClock
 
@@ -29,10 +29,10 @@ async def test_a_bill_written_while_the_database_is_locked_is_stored_later(tmp_p
     user_id = await accounts.create_user("eve", "eve-pass-1", "driver")
     clock = FakeClock()
     clock.advance(6 * 3600)
-    hub = Hub(storage, UTC, lambda: datetime(2026, 11, 23, 7, 0, tzinfo=UTC))
     cfg = Config(StationSettings(), parse_tariff({}), (pile(1, "A", Mode.FAST, 30),))
     loop = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock)
-    hub.attach(Door(loop))
+    ledger = Ledger(storage, loop.units, UTC)
+    ledger.attach(Door(loop))
     loop.station.request(loop.now_tick(), str(user_id), Mode.FAST, loop.units.energy_from_wh(5000))
     await loop.tick()
 
@@ -47,7 +47,7 @@ async def test_a_bill_written_while_the_database_is_locked_is_stored_later(tmp_p
     assert await storage.bills_of(user_id, 10) == []
     other.execute("ROLLBACK")
     other.close()
-    await hub.drain(timeout_s=10)
+    await ledger.drain(timeout_s=10)
     (bill,) = await storage.bills_of(user_id, 10)
     assert bill.energy_wh == 5000
     await storage.close()
