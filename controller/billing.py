@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from controller.tariff import TariffClock
+from controller.values import CarId
 
 
 class EndReason(StrEnum):
@@ -22,7 +23,7 @@ class Bill(NamedTuple):
     energy in watt-ticks, fees in energy units times price units (see controller.units)."""
 
     bill_id: int
-    car: str
+    car: CarId
     queue_no: str
     pile_id: int
     pile_name: str

@@ -25,7 +25,7 @@ from controller.events import Event
 from controller.live import ControlLoop
 from controller.station import Area, Pile, Refused, Request
 from controller.units import Units
-from controller.values import Mode, PileState
+from controller.values import CarId, Mode, PileState
 
 # Refused is the rules' refusal, raised through the door's commands.
 __all__ = [
@@ -47,7 +47,7 @@ class Progress(NamedTuple):
     """A running session so far: exact energy (station units) and fee at now_tick."""
 
     now_tick: int
-    car: str
+    car: CarId
     pile_id: int
     energy: int
     fee: int
@@ -58,7 +58,7 @@ class PlaceChanged(NamedTuple):
     its pile's queue once called."""
 
     now_tick: int
-    car: str
+    car: CarId
     ahead: int
 
 
@@ -69,7 +69,7 @@ Subscriber = Callable[[int, StreamEvent], None]
 class RequestView(NamedTuple):
     """A car's request as everyone outside the rules sees it (PROTOCOL "request's state")."""
 
-    car: str
+    car: CarId
     queue_no: str
     mode: Mode
     area: str  # waiting, priority, queue (called, not yet charging) or charging
@@ -104,7 +104,7 @@ class PileView(NamedTuple):
 class BillView(NamedTuple):
     """A bill's exact amounts, as a person reads them."""
 
-    car: str
+    car: CarId
     queue_no: str
     pile_id: int
     pile_name: str
@@ -128,7 +128,7 @@ class Door:
         self._station = loop.station
         self.units: Units = loop.units
         self._stream = loop.events
-        self._ahead: dict[str, int] = {}  # each request's cars ahead, as last told
+        self._ahead: dict[CarId, int] = {}  # each request's cars ahead, as last told
         self._stream.follow(self._followed)
 
     # -- the stream ----------------------------------------------------------------------------
@@ -180,7 +180,7 @@ class Door:
 
     # -- commands ------------------------------------------------------------------------------
     def request(
-        self, car: str, mode: Mode, energy_wh: int, capacity_wh: int | None = None
+        self, car: CarId, mode: Mode, energy_wh: int, capacity_wh: int | None = None
     ) -> RequestView:
         """A new request (RULES §1); its events (queued, perhaps called) come first."""
         units = self.units
@@ -191,14 +191,14 @@ class Door:
         return self._view(req)
 
     def change(
-        self, car: str, mode: Mode | None = None, energy_wh: int | None = None
+        self, car: CarId, mode: Mode | None = None, energy_wh: int | None = None
     ) -> RequestView:
         """A waiting car's new mode and/or amount (RULES §3)."""
         energy = None if energy_wh is None else self.units.energy_from_wh(energy_wh)
         req = self._station.change(self._loop.now_tick(), car, mode, energy)
         return self._view(req)
 
-    async def cancel(self, car: str) -> Bill | None:
+    async def cancel(self, car: CarId) -> Bill | None:
         """The car leaves, wherever it is; a charging car's pile is stopped and read first,
         and its bill returned (RULES §3)."""
         return await self._loop.cancel(car)
@@ -223,7 +223,7 @@ class Door:
         self._station.switch_on(self._loop.now_tick(), self._pile(pile_id).id)
 
     # -- views ---------------------------------------------------------------------------------
-    def request_of(self, car: str, ahead: int | None = None) -> RequestView | None:
+    def request_of(self, car: CarId, ahead: int | None = None) -> RequestView | None:
         """The car's request; `ahead` when the caller knows it (a PlaceChanged): a waiting
         car's place is otherwise searched for in its line."""
         req = self._station.requests.get(car)
@@ -232,12 +232,12 @@ class Door:
     def request_count(self) -> int:
         return len(self._station.requests)
 
-    def aheads(self, cars: Iterable[str]) -> dict[str, int]:
+    def aheads(self, cars: Iterable[CarId]) -> dict[CarId, int]:
         """Cars ahead of each of these cars that has a request (the lines worked out once:
         a line of thousands must not be searched per car)."""
         st = self._station
-        lines: dict[Mode, dict[str, int]] | None = None
-        out: dict[str, int] = {}
+        lines: dict[Mode, dict[CarId, int]] | None = None
+        out: dict[CarId, int] = {}
         for car in cars:
             req = st.requests.get(car)
             if req is None:

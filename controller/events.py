@@ -9,18 +9,18 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from controller.billing import Bill
-from controller.values import PileState
+from controller.values import CarId, PileState
 
 
 class Queued(NamedTuple):
     now_tick: int
-    car: str
+    car: CarId
     queue_no: str
 
 
 class Revised(NamedTuple):
     now_tick: int
-    car: str
+    car: CarId
     queue_no: str  # new number when the mode changed
 
 
@@ -28,7 +28,7 @@ class Called(NamedTuple):
     """The car was called into a pile queue (叫号); place 1 is at the pile."""
 
     now_tick: int
-    car: str
+    car: CarId
     queue_no: str
     pile_id: int
     place: int
@@ -37,7 +37,7 @@ class Called(NamedTuple):
 
 class ChargingStarted(NamedTuple):
     now_tick: int
-    car: str
+    car: CarId
     pile_id: int
 
 
@@ -52,7 +52,7 @@ class Displaced(NamedTuple):
     """The car left a pile queue for the priority line (a fault or a regroup, RULES §4)."""
 
     now_tick: int
-    car: str
+    car: CarId
     pile_id: int
 
 
@@ -61,7 +61,7 @@ class Done(NamedTuple):
     called car never plugged in, RULES §3)."""
 
     now_tick: int
-    car: str
+    car: CarId
     reason: str
 
 

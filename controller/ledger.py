@@ -20,6 +20,7 @@ from controller.door import Door, StreamEvent
 from controller.events import SessionEnded
 from controller.storage import AsyncStorage, StorageError
 from controller.units import Units
+from controller.values import CarId
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,6 @@ class Ledger:
         return not pending
 
 
-def bill_user_id(car: str) -> int | None:
+def bill_user_id(car: CarId) -> int | None:
     """The account a bill is charged to: a live station's cars are its users' ids."""
-    return int(car) if car.isdigit() else None
+    return car if isinstance(car, int) else None

@@ -23,6 +23,7 @@ from controller.snapshot import restore, snapshot
 from controller.station import Station
 from controller.stream import EventStream
 from controller.units import Units
+from controller.values import CarId
 from controller.values import PileState as RulesState
 from drivers.contracts import PileState, PileStatus
 from drivers.errors import (
@@ -189,7 +190,7 @@ class ControlLoop:
                 self._in_tick = False
                 self.between_ticks.set()
 
-    async def cancel(self, car: str) -> Bill | None:
+    async def cancel(self, car: CarId) -> Bill | None:
         """Cancel a car's request (RULES §3). A charging car's pile is stopped and its meter
         read first, so the bill has every Wh up to the stop, not only up to the last poll.
         Between ticks: no poll reads a meter meanwhile. Refused if the car is not in the

@@ -12,6 +12,7 @@ import logging
 from typing import NamedTuple
 
 from controller.units import Units
+from controller.values import CarId
 from drivers.contracts import Meter, Pile, PileState, PileStatus
 from drivers.energy_guard import RESET_NEAR_ZERO_WH
 from drivers.errors import DriverError
@@ -43,7 +44,7 @@ class SilentSession(NamedTuple):
     """A session whose pile went silent mid-charge: its car, and the last good reading, to
     bill what the pile delivered after it when it answers again (RULES §4)."""
 
-    car: str
+    car: CarId
     queue_no: str
     meter_wh: int
     at_tick: int

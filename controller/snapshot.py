@@ -12,7 +12,7 @@ from typing import Any
 
 from controller.billing import SessionMeter
 from controller.station import Area, Request, Station
-from controller.values import Mode, PileState
+from controller.values import Mode, PileState, stored_car
 
 FORMAT = 1
 
@@ -77,7 +77,7 @@ def restore(st: Station, data: dict[str, Any]) -> None:
 
     def request(item: dict[str, Any], area: Area) -> Request:
         req = Request(
-            item["car"],
+            stored_car(item["car"]),
             Mode(item["mode"]),
             item["number"],
             item["wanted"],

@@ -28,7 +28,7 @@ from controller.events import (
 )
 from controller.tariff import TariffClock
 from controller.units import Units
-from controller.values import Dispatch, FaultPolicy, Mode, PileState
+from controller.values import CarId, Dispatch, FaultPolicy, Mode, PileState
 
 MODES = tuple(Mode)
 
@@ -77,7 +77,7 @@ class Request:
 
     def __init__(
         self,
-        car: str,
+        car: CarId,
         mode: Mode,
         number: int,
         wanted: int,
@@ -220,7 +220,7 @@ class Station:
 
     # -- user events (RULES §1, §3) ------------------------------------------------------------
     def request(
-        self, now_tick: int, car: str, mode: Mode, energy: int, capacity: int | None = None
+        self, now_tick: int, car: CarId, mode: Mode, energy: int, capacity: int | None = None
     ) -> Request:
         if car in self.requests:
             raise Refused("already_queued", f"car {car} already has a request in the station")
@@ -238,7 +238,7 @@ class Station:
         return req
 
     def change(
-        self, now_tick: int, car: str, mode: Mode | None = None, energy: int | None = None
+        self, now_tick: int, car: CarId, mode: Mode | None = None, energy: int | None = None
     ) -> Request:
         """Change a waiting car's mode (new number, end of the new line) and/or amount."""
         req = self._find(car)
@@ -269,7 +269,7 @@ class Station:
         self._dispatch(now_tick)
         return req
 
-    def cancel(self, now_tick: int, car: str) -> Bill | None:
+    def cancel(self, now_tick: int, car: CarId) -> Bill | None:
         """The car leaves, wherever it is; a charging car gets its bill (RULES §3)."""
         req = self._find(car)
         bill = None
@@ -302,7 +302,7 @@ class Station:
         self._dispatch(now_tick)
 
     def late_energy(
-        self, now_tick: int, pile_id: int, car: str, queue_no: str, energy: int, at_tick: int
+        self, now_tick: int, pile_id: int, car: CarId, queue_no: str, energy: int, at_tick: int
     ) -> Bill:
         """Energy a pile delivered to `car` after that session's bill: the pile stopped
         answering, the session was billed up to its last good reading (RULES §4), and the pile
@@ -518,7 +518,7 @@ class Station:
         self,
         now_tick: int,
         pile: Pile,
-        car: str,
+        car: CarId,
         queue_no: str,
         start_tick: int,
         end_tick: int,
@@ -560,7 +560,7 @@ class Station:
             dispatch.batch_min_total(self, now_tick)
 
     # -- lookups -------------------------------------------------------------------------------
-    def _find(self, car: str) -> Request:
+    def _find(self, car: CarId) -> Request:
         req = self.requests.get(car)
         if req is None:
             raise Refused("not_in_station", f"car {car} has no request in the station")

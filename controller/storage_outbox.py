@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from controller.storage import Storage, _unavailable_as_retryable
+from controller.values import CarId
 
 
 class OutboxRow(NamedTuple):
@@ -24,7 +25,7 @@ class OutboxRow(NamedTuple):
 class TransactionRow(NamedTuple):
     tx: int
     pile_id: int
-    car: str
+    car: CarId
     meter_start_wh: int
     csms_id: int | None  # None until the peer has answered the transaction's start
     stopped: bool
@@ -43,7 +44,7 @@ class Sent(NamedTuple):
 class Begin(NamedTuple):
     tx: int
     pile_id: int
-    car: str
+    car: CarId
     meter_start_wh: int
 
 

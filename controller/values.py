@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+# Who a request and its bill belong to: in the live station a user's id, in a replay the
+# scenario's label for the car (REPLAY.md). Compared and looked up, never parsed.
+CarId = int | str
+
+
+def stored_car(value: CarId) -> CarId:
+    """A car as a file or a table kept it: a user id saved as text before the station kept
+    cars as integers is that user's id again."""
+    return int(value) if isinstance(value, str) and value.isdecimal() and value.isascii() else value
+
 
 class Mode(StrEnum):
     """A request's charging mode, named as the API names it (RULES §1)."""

@@ -20,6 +20,7 @@ from controller.billing import Bill
 from controller.door import Door, PileView, Refused, RequestView
 from controller.storage import StorageError
 from controller.units import round_half_up
+from controller.values import CarId
 from server.accounts import Claims
 from server.admin_reports import (
     FIRST_DATE,
@@ -109,17 +110,16 @@ class AdminHandler(ApiHandler):
             log.warning("audit entry %s by %s not written: %s", action, self.operator.username, exc)
 
     # -- views of cars -------------------------------------------------------------------------
-    async def usernames(self, cars: Iterable[str]) -> dict[str, str]:
+    async def usernames(self, cars: Iterable[CarId]) -> dict[CarId, str]:
         """car -> username; a car of the server is its user's id (server.charge_ws)."""
-        names = await self.ctx.storage.usernames(int(car) for car in cars if car.isdigit())
-        return {str(user_id): name for user_id, name in names.items()}
+        return dict(await self.ctx.storage.usernames(car for car in cars if isinstance(car, int)))
 
-    def car(self, req: RequestView, names: dict[str, str]) -> dict[str, Any]:
+    def car(self, req: RequestView, names: dict[CarId, str]) -> dict[str, Any]:
         """A car as the operator sees it: the user's view of the request (server.hub) with the
         user, the battery capacity if given, and when it was queued (RULES §8)."""
         return car_view(req, names, self.station_now(), self.ctx.tz)
 
-    def bill(self, bill: Bill | None, names: dict[str, str]) -> dict[str, Any] | None:
+    def bill(self, bill: Bill | None, names: dict[CarId, str]) -> dict[str, Any] | None:
         """A bill the action just made, as the operator's answer shows it. The stored bill (with
         the id the user sees) is written and sent to the user by the hub, as for any bill."""
         if bill is None:
@@ -133,19 +133,19 @@ class AdminHandler(ApiHandler):
             shown_bill.service_fee_yuan,
         )
         del shown["sessions"]
-        user = names.get(bill.car, bill.car)
+        user = names.get(bill.car, str(bill.car))
         return {"username": user, "queueNo": bill.queue_no, "reason": bill.reason.value, **shown}
 
 
 def car_view(
-    req: RequestView, names: dict[str, str], station_now: datetime, tz: Any
+    req: RequestView, names: dict[CarId, str], station_now: datetime, tz: Any
 ) -> dict[str, Any]:
     """A car as the operator sees it (the answers of /admin/piles and /admin/queues, and the
     operators' live feed)."""
     waited_s = req.waited_s
     capacity = None if req.capacity_kwh is None else float(round_half_up(req.capacity_kwh, 2))
     return {
-        "username": names.get(req.car, req.car),
+        "username": names.get(req.car, str(req.car)),
         **Hub.state(req),
         "capacity": capacity,
         "queuedAt": stamp(station_now - timedelta(seconds=float(waited_s)), tz),
@@ -154,7 +154,7 @@ def car_view(
 
 
 def pile_view(
-    pile: PileView, names: dict[str, str], station_now: datetime, tz: Any
+    pile: PileView, names: dict[CarId, str], station_now: datetime, tz: Any
 ) -> dict[str, Any]:
     """A pile as /admin/piles shows it: state, totals since start-up, queue (RULES §8)."""
     return {
@@ -247,7 +247,7 @@ class PileStopHandler(AdminHandler):
             {
                 "stationId": pile.id,
                 "name": pile.name,
-                "username": names.get(car, car),
+                "username": names.get(car, str(car)),
                 "queueNo": head.queue_no,
             },
         )
@@ -283,7 +283,7 @@ class RemoveRequestHandler(AdminHandler):
         assert username is not None
         # NFC, as accounts store names: the same name typed on two keyboards is one name.
         user = await self.ctx.storage.user_by_name(unicodedata.normalize("NFC", username))
-        req = door.request_of(str(user.id)) if user is not None else None
+        req = door.request_of(user.id) if user is not None else None
         if req is None:
             raise ApiError(
                 404, "not_in_station", f"{username} 没有请求 ({username} has no request)"

@@ -26,6 +26,7 @@ from controller.door import Door, Progress, StreamEvent
 from controller.events import Called, Displaced, Done, PileChanged, SessionEnded
 from controller.storage import AsyncStorage, StorageError
 from controller.units import round_half_up
+from controller.values import CarId
 from server.accounts import AccountError, Claims
 from server.admin import car_view, pile_view
 from server.bills_view import shown
@@ -49,7 +50,7 @@ class OperatorFeed:
         self.tz = tz
         self.station_now = station_now
         self.sockets: set[LiveSocket] = set()
-        self._names: dict[str, str] = {}  # car -> username, looked up once per car
+        self._names: dict[CarId, str] = {}  # car -> username, looked up once per car
         self._dirty = asyncio.Event()
         self._notes: list[tuple[int, dict[str, Any]]] = []  # events of this round, with cars
         self._task: asyncio.Task[None] | None = None
@@ -118,7 +119,7 @@ class OperatorFeed:
             body = {"type": "event", "seq": seq, **note}
             if "car" in body:
                 car = body.pop("car")
-                body["username"] = self._names.get(car, car)
+                body["username"] = self._names.get(car, str(car))
             messages.append(json.dumps(body, ensure_ascii=False))
         return messages
 
@@ -163,8 +164,8 @@ class OperatorFeed:
             },
         }
 
-    async def _learn_names(self, cars: set[str]) -> None:
-        unknown = [int(car) for car in cars if car not in self._names and car.isdigit()]
+    async def _learn_names(self, cars: set[CarId]) -> None:
+        unknown = [car for car in cars if isinstance(car, int) and car not in self._names]
         if not unknown:
             return
         try:
@@ -172,7 +173,7 @@ class OperatorFeed:
         except StorageError as exc:  # shown by number this time; asked again next time
             log.warning("usernames for the operators' feed not read: %s", exc)
             return
-        self._names.update({str(user_id): name for user_id, name in found.items()})
+        self._names.update(found)
 
 
 class LiveSocket(SafeExceptionLog, tornado.websocket.WebSocketHandler):

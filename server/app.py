@@ -272,7 +272,7 @@ class RequestStateHandler(ApiHandler):
         hub = self.ctx.hub
         if hub is None:
             raise ApiError(503, "station_not_ready", "充电站未运行 (the station is not running)")
-        view = hub.door.request_of(str(claims.user_id))
+        view = hub.door.request_of(claims.user_id)
         self.reply({"code": 200, "request": None if view is None else hub.state(view)})
 
 

@@ -75,7 +75,7 @@ class ChargeSocket(SafeExceptionLog, tornado.websocket.WebSocketHandler):
         self.hub = hub
         self.verify = verify
         self.max_quantity_kwh = max_quantity_kwh
-        self.car: str | None = None
+        self.car: int | None = None
         # (message, close code after it): one queue, one writer, so messages keep their order.
         # A message of None only closes.
         self.outbox: asyncio.Queue[tuple[Message | Awaitable[Message] | None, int | None]] = (
@@ -130,7 +130,7 @@ class ChargeSocket(SafeExceptionLog, tornado.websocket.WebSocketHandler):
                 exc.error, exc.msg, CLOSE_NOT_ALLOWED if exc.status == 403 else CLOSE_BAD_TOKEN
             )
             return
-        car = str(claims.user_id)
+        car = claims.user_id
         view = door.request_of(car)
         if view is not None:
             # Resume: the opening's mode and quantity are ignored; changes go through revise.

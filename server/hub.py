@@ -28,6 +28,7 @@ from controller.events import (
 )
 from controller.ledger import Ledger, bill_user_id
 from controller.storage_schema import StoredBill
+from controller.values import CarId
 from server.bills_view import log_entry, shown
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class Hub:
         self.door = door
         self.tz = tz
         door.subscribe(self.publish)  # after the ledger's subscription
-        self.sockets: dict[str, set[Outbox]] = {}
+        self.sockets: dict[CarId, set[Outbox]] = {}
         # Waits until the station's state as it is now is on disk (the service's saver); a
         # reply that promises a place (`queued`) goes out only after it.
         self.persisted: Callable[[], Awaitable[None]] | None = None
@@ -78,17 +79,17 @@ class Hub:
         return asyncio.ensure_future(after_save())
 
     # -- sockets -------------------------------------------------------------------------------
-    def join(self, car: str, socket: Outbox) -> None:
+    def join(self, car: CarId, socket: Outbox) -> None:
         self.sockets.setdefault(car, set()).add(socket)
 
-    def leave(self, car: str, socket: Outbox) -> None:
+    def leave(self, car: CarId, socket: Outbox) -> None:
         group = self.sockets.get(car)
         if group is not None:
             group.discard(socket)
             if not group:
                 del self.sockets[car]
 
-    def _send(self, car: str, message: Message | Awaitable[Message], close: bool = False) -> None:
+    def _send(self, car: CarId, message: Message | Awaitable[Message], close: bool = False) -> None:
         for socket in list(self.sockets.get(car, ())):
             socket.send(message, close=close)
 
@@ -118,7 +119,7 @@ class Hub:
             body |= self.state(view, ahead)
         return body | extra
 
-    def _view(self, car: str, ahead: int | None = None) -> RequestView | None:
+    def _view(self, car: CarId, ahead: int | None = None) -> RequestView | None:
         return self.door.request_of(car, ahead)
 
     # -- events --------------------------------------------------------------------------------
@@ -191,7 +192,7 @@ class Hub:
         return StoredBill(
             id=bill_id,
             user_id=bill_user_id(bill.car),
-            car=bill.car,
+            car=str(bill.car),
             queue_no=bill.queue_no,
             pile_id=bill.pile_id,
             pile_name=bill.pile_name,

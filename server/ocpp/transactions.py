@@ -20,7 +20,7 @@ from controller.billing import EndReason
 from controller.door import Door, Progress, StreamEvent
 from controller.events import Called, ChargingStarted, Displaced, Done, PileChanged, SessionEnded
 from controller.storage_outbox import Begin, Forget, PeerId, Stopped, TransactionRow
-from controller.values import PileState
+from controller.values import CarId, PileState, stored_car
 from server.ocpp.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -38,17 +38,17 @@ def timestamp(moment: datetime | None = None) -> str:
     )
 
 
-def id_tag(car: str) -> str:
+def id_tag(car: CarId) -> str:
     """The driver's idTag: the station's user id (cars are user ids), at most 20 characters.
     No name leaves the station; RemoteStopTransaction works by transactionId."""
-    return car[:ID_TAG_MAX]
+    return str(car)[:ID_TAG_MAX]
 
 
 @dataclass(slots=True)
 class Tx:
     tx: int
     pile_id: int
-    car: str
+    car: CarId
     meter_start_wh: int
     csms_id: int | None = None
     stopped: bool = False
@@ -74,7 +74,7 @@ class Transactions:
         self._next_tx = 1
         # (pile id, car) -> the stop reason of a stop the uplink itself asked for (Remote).
         self.stop_reasons: dict[tuple[int, str], str] = {}
-        self._car_pile: dict[str, int] = {}  # cars called to a pile queue
+        self._car_pile: dict[CarId, int] = {}  # cars called to a pile queue
         self.told: dict[int, Status] = {}  # the last status queued per connector
         # Whether statuses go out now (the uplink is booted); off, they are told after boot.
         self.online: Callable[[], bool] = lambda: False
@@ -88,7 +88,14 @@ class Transactions:
         uplink was off) starts one."""
         waiting: dict[int, Tx] = {}
         for row in rows:
-            tx = Tx(row.tx, row.pile_id, row.car, row.meter_start_wh, row.csms_id, row.stopped)
+            tx = Tx(
+                row.tx,
+                row.pile_id,
+                stored_car(row.car),
+                row.meter_start_wh,
+                row.csms_id,
+                row.stopped,
+            )
             self.known[tx.tx] = tx
             self._next_tx = max(self._next_tx, tx.tx + 1)
             if not tx.stopped:
@@ -140,7 +147,7 @@ class Transactions:
     def _cars_at_piles(self) -> dict[int, str]:
         return {p.id: req.car for p in self.door.piles() for req in p.queue}
 
-    def _start(self, pile_id: int, car: str) -> None:
+    def _start(self, pile_id: int, car: CarId) -> None:
         meter = self.door.meter(pile_id)
         start_wh = None
         if meter is not None:

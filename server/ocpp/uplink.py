@@ -23,6 +23,7 @@ from ocpp.v16 import call
 from controller.config import OcppSettings
 from controller.door import Door, Refused
 from controller.storage import AsyncStorage, StorageError
+from controller.values import CarId
 from server.ocpp.charge_point import StationChargePoint
 from server.ocpp.connection import Connection, ConnectionClosed, connect
 from server.ocpp.outbox import Outbox, Outgoing
@@ -282,7 +283,7 @@ class Uplink:
                     log.exception("uplink: meter values failed")
 
     # -- what the central system asks ----------------------------------------------------------
-    async def remote_stop(self, pile_id: int, car: str, csms_id: int) -> None:
+    async def remote_stop(self, pile_id: int, car: CarId, csms_id: int) -> None:
         """RemoteStopTransaction: the session at the pile ends with a bill, as an operator's
         stop (/admin/piles/stop)."""
         try:

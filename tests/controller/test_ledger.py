@@ -1,8 +1,10 @@
-"""The ledger keeps a bill that the database cannot take yet, and stores it once it can."""
+"""The ledger: a bill that the database cannot take yet is stored once it can, and bills go
+to the accounts of the users whose cars they are."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from datetime import UTC
 from pathlib import Path
@@ -11,7 +13,7 @@ import pytest
 
 from controller.config import Config, StationSettings, parse_tariff
 from controller.door import Door
-from controller.ledger import Ledger
+from controller.ledger import Ledger, bill_user_id
 from controller.live import ControlLoop, PileLink
 from controller.storage import DATABASE_FILENAME, AsyncStorage
 from controller.values import Mode
@@ -33,7 +35,7 @@ async def test_a_bill_written_while_the_database_is_locked_is_stored_later(tmp_p
     loop = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock)
     ledger = Ledger(storage, loop.units, UTC)
     ledger.attach(Door(loop))
-    loop.station.request(loop.now_tick(), str(user_id), Mode.FAST, loop.units.energy_from_wh(5000))
+    loop.station.request(loop.now_tick(), user_id, Mode.FAST, loop.units.energy_from_wh(5000))
     await loop.tick()
 
     other = sqlite3.connect(path, isolation_level=None)
@@ -51,3 +53,22 @@ async def test_a_bill_written_while_the_database_is_locked_is_stored_later(tmp_p
     (bill,) = await storage.bills_of(user_id, 10)
     assert bill.energy_wh == 5000
     await storage.close()
+
+
+def test_a_state_saved_with_cars_as_text_carries_on_with_the_users_ids() -> None:
+    """Before cars were kept as integers, a saved state held each user's id as text: after the
+    upgrade the same users find their requests (and their bills go to their accounts)."""
+    clock = FakeClock()
+    clock.advance(6 * 3600)
+    cfg = Config(StationSettings(), parse_tariff({}), (pile(1, "A", Mode.FAST, 30),))
+    before = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock)
+    before.station.request(before.now_tick(), 7, Mode.FAST, before.units.energy_from_wh(5000))
+    before.station.request(before.now_tick(), 8, Mode.FAST, before.units.energy_from_wh(1000))
+    saved = json.dumps(before.snapshot(), separators=(",", ":"))  # as the saver writes it
+    as_text = saved.replace('"car":7', '"car":"7"').replace('"car":8', '"car":"8"')
+    assert as_text != saved  # the old file's form
+
+    after = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock)
+    after.restore(json.loads(as_text))
+    assert set(after.station.requests) == {7, 8}
+    assert bill_user_id(after.station.requests[7].car) == 7

@@ -91,7 +91,7 @@ class Station:
         """A car arrives, as /user/charge makes it (the car is the user's id)."""
         capacity = None if capacity_kwh is None else self.units.energy_from_kwh(capacity_kwh)
         energy = self.units.energy_from_kwh(kwh)
-        return self.st.request(self.loop.now_tick(), str(user_id), mode, energy, capacity)
+        return self.st.request(self.loop.now_tick(), user_id, mode, energy, capacity)
 
     async def run(self, seconds: float, every_s: float = 30) -> None:
         await self.loop.tick()  # the piles whose sessions the rules just started are switched on
@@ -146,7 +146,7 @@ async def test_drivers_get_403_and_callers_without_a_valid_token_401(station: St
             assert (response.code, json.loads(response.body)["error"]) == (401, error), path
     # Nothing was done on their behalf.
     assert [p.state for p in station.st.piles] == [PileState.WORKING] * 3
-    assert str(alice_id) in station.st.requests
+    assert alice_id in station.st.requests
     assert [e.action for e in await station.storage.recent_audit(10)] == ["create_user"] * 2
 
 
@@ -203,7 +203,7 @@ async def test_switching_off_bills_and_moves_the_car_then_on_again(station: Stat
     assert (billed["username"], billed["queueNo"], billed["reason"]) == ("alice", "F1", "fault")
     assert (billed["quantity"], billed["timeOfUse"], billed["cost"]) == (5.0, 0.1667, 6.0)
     a, b = station.st.piles[:2]
-    req = station.st.requests[str(alice_id)]
+    req = station.st.requests[alice_id]
     # A is off and empty; alice still wants 15 kWh, called from the priority line to B's queue.
     assert (a.state, a.queue) == (PileState.OFF, [])
     assert (req.pile, req.area, b.queue.index(req)) == (b, Area.QUEUE, 1)
@@ -425,14 +425,14 @@ async def test_removing_a_request_and_stopping_a_session_are_billed_and_audited(
     code, body = await station.call("POST", "/admin/piles/stop", stationId=1)
     assert code == 200 and body["bill"]["username"] == "alice"
     assert (body["bill"]["quantity"], body["bill"]["cost"]) == (5.0, 6.0)  # 5 * (0.4 + 0.8)
-    assert str(users["alice"]) not in station.st.requests  # the car left
+    assert users["alice"] not in station.st.requests  # the car left
     assert station.st.piles[0].queue == [] and station.st.piles[0].meter is None
     code, body = await station.call("POST", "/admin/piles/stop", stationId=1)
     assert (code, body["error"]) == (409, "no_session")
 
     code, body = await station.call("POST", "/admin/requests/remove", username="bob")
     assert (code, body["queueNo"], body["bill"]["quantity"]) == (200, "F2", 5.0)
-    assert str(users["bob"]) not in station.st.requests
+    assert users["bob"] not in station.st.requests
     code, body = await station.call("POST", "/admin/requests/remove", username="bob")
     assert (code, body["error"]) == (404, "not_in_station")
 

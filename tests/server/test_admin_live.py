@@ -58,7 +58,7 @@ async def test_an_operator_gets_a_snapshot_on_open_and_after_each_change(live: L
     names = ("alice", "bob", "carol")
     ids = [(await live.user(name))[0] for name in names]
     for user_id in ids:
-        live.door.request(str(user_id), Mode.FAST, 10_000)
+        live.door.request(user_id, Mode.FAST, 10_000)
     snapshot = await next_snapshot(ws)
     while len(snapshot["waiting"]) < 1:  # the three requests may straddle two snapshots
         snapshot = await next_snapshot(ws)
@@ -87,12 +87,12 @@ async def test_events_are_numbered_in_order_and_name_the_driver(live: LiveApp) -
     await next_snapshot(ws)
     alice_id, _ = await live.user("alice")
     bob_id, _ = await live.user("bob")
-    live.door.request(str(alice_id), Mode.FAST, 10_000)
-    live.door.request(str(bob_id), Mode.COMMON, 5_000)
+    live.door.request(alice_id, Mode.FAST, 10_000)
+    live.door.request(bob_id, Mode.COMMON, 5_000)
     await live.loop.tick()
     live.loop.clock.advance(600)  # type: ignore[attr-defined]
     await live.loop.tick()
-    await live.door.cancel(str(alice_id))  # 10 minutes at 30 kW: billed 5 kWh
+    await live.door.cancel(alice_id)  # 10 minutes at 30 kW: billed 5 kWh
     live.door.switch_off(2)  # bob's pile: a fault, bob goes to the priority line
     events: list[dict[str, Any]] = []
     while not any(e["kind"] == "displaced" for e in events):
@@ -146,7 +146,7 @@ async def test_a_burst_of_events_is_a_few_snapshots(
     ids = [(await live.user(f"driver{i}"))[0] for i in range(6)]
     started = time.monotonic()
     for user_id in ids:  # 6 requests, each its own turn of the event loop, within ~0.1 s
-        live.door.request(str(user_id), Mode.COMMON, 1_000)
+        live.door.request(user_id, Mode.COMMON, 1_000)
         await asyncio.sleep(0.01)
     live.door.progress()
     events: list[dict[str, Any]] = []
@@ -172,7 +172,7 @@ async def test_every_operator_gets_the_same_snapshot(live: LiveApp) -> None:
     await next_snapshot(first)
     await next_snapshot(second)
     alice_id, _ = await live.user("alice")
-    live.door.request(str(alice_id), Mode.FAST, 10_000)
+    live.door.request(alice_id, Mode.FAST, 10_000)
     one, two = await next_snapshot(first), await next_snapshot(second)
     while one["seq"] != two["seq"]:
         one = await next_snapshot(first) if one["seq"] < two["seq"] else one

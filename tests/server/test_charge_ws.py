@@ -94,7 +94,7 @@ async def test_a_charge_from_queue_number_to_bill(station: Station) -> None:
     assert (first["code"], first["type"]) == (200, "queued")
     assert first["msg"] == "您已经成功进入队列，请等待"
     assert (first["queueNo"], first["mode"], first["quantity"]) == ("F1", "fast", 10.0)
-    req = station.loop.station.requests[str(station.accounts.verify(token).user_id)]
+    req = station.loop.station.requests[station.accounts.verify(token).user_id]
     assert req.capacity == station.loop.units.energy_from_wh(75_000)  # for the operator's view
     # The only pile was free: the call and the start follow at once.
     call, _ = await read_until(ws, "charging")

@@ -41,7 +41,7 @@ async def test_user_request_is_the_callers_state_as_the_socket_tells_it(live: Li
     assert (code, body) == (200, {"code": 200, "request": None})  # nothing asked yet
     ws = await live.socket("/user/charge", token=alice, mode="fast", quantity=10)
     await read_until(ws, "charging")  # the only fast pile was free
-    live.door.request(str(bob_id), Mode.FAST, 20_000)  # bob is behind alice at pile A
+    live.door.request(bob_id, Mode.FAST, 20_000)  # bob is behind alice at pile A
     await ws.write_message(json.dumps({"operation": "status"}))
     status = await read_until(ws, "status")
     code, body = await live.call("GET", "/user/request", token=alice)

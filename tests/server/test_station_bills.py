@@ -42,7 +42,7 @@ async def test_a_bill_under_a_60x_clock_is_dated_and_priced_by_the_station_clock
     cfg = Config(StationSettings(), parse_tariff({}), (pile(1, "A", Mode.FAST, 30),))
     async with in_process(cfg, tmp_path, clock, TZ) as station:
         user_id = await station.accounts.create_user("eve", "eve-pass-1", "driver")
-        station.door.request(str(user_id), Mode.FAST, 5000)
+        station.door.request(user_id, Mode.FAST, 5000)
         await station.loop.tick()  # the session starts at 20:55 station time
         real.now_s += 10  # 10 real seconds are 600 station seconds: 30 kW for 10 min is 5 kWh
         await station.loop.tick()
@@ -69,8 +69,8 @@ async def test_with_no_driver_connected_every_bill_is_stored(tmp_path: Path) -> 
         assert station.hub.sockets == {}  # nobody listens for these bills
         ann = await station.accounts.create_user("ann", "ann-pass-1", "driver")
         bob = await station.accounts.create_user("bob", "bob-pass-1", "driver")
-        station.door.request(str(ann), Mode.FAST, 3000)
-        station.door.request(str(bob), Mode.COMMON, 1400)
+        station.door.request(ann, Mode.FAST, 3000)
+        station.door.request(bob, Mode.COMMON, 1400)
         await station.loop.tick()  # both sessions start
         for _ in range(13):  # 30 kW: 3 kWh in 6 min; 7 kW: 1.4 kWh in 12 min
             real.now_s += 60
