@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from controller.assign import min_cost_assignment
 from controller.values import Mode
 
-if TYPE_CHECKING:
-    from controller.station import Pile, Request, Station
+
+# What dispatch needs of the station (controller.station provides it): the rules call dispatch,
+# and dispatch calls cars through them, so it names its needs instead of importing the rules.
+class Request(Protocol):
+    wanted: int
+
+
+class Pile(Protocol):
+    index: int
+    working: bool
+    queue: list[Any]
+
+
+class Station(Protocol):
+    piles: Sequence[Pile]
+    places: int
+    priority: dict[Mode, list[Any]]
+    waiting_line: dict[Mode, list[Any]]
+    waiting: list[Any]
+
+    def working_piles(self, mode: Mode) -> Sequence[Pile]: ...
+
+    def queue_end(self, pile: Any, now_tick: int) -> int: ...
+
+    def duration(self, energy: int, pile: Any) -> int: ...
+
+    def line(self, mode: Mode) -> list[Any]: ...
+
+    def call(self, req: Any, pile: Any, now_tick: int) -> None: ...
 
 
 def shortest(st: Station, mode: Mode, now_tick: int) -> None:
