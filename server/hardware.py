@@ -11,7 +11,7 @@ from drivers.link import LinkPool
 from drivers.reference import ReferencePile
 from drivers.registers import MeterModel
 from drivers.sdm import SdmMeter
-from drivers.sim_pile import SimPile
+from firmware_sim.in_process import SimPile
 
 
 def build_links(config: Config, clock: Callable[[], float], pool: LinkPool) -> dict[int, PileLink]:

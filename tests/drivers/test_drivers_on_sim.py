@@ -22,7 +22,7 @@ from drivers.reference import ReferencePile
 from drivers.registers import MeterModel
 from drivers.sdm import SdmMeter
 from firmware_sim.simulator import Simulator
-from tests.firmware_sim.conftest import FakeClock
+from tests.firmware_sim.fakes import FakeClock
 
 
 class Bench:

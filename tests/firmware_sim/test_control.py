@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from drivers.registers import REF, field
 from firmware_sim.simulator import Simulator
-from tests.firmware_sim.conftest import FakeClock, ServeTcp
+from tests.firmware_sim.fakes import FakeClock, ServeTcp
 
 PILES = ["1:reference:36:watchdog=0", "2:evse-wb:11:meter=3:sdm630"]
 

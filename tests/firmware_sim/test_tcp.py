@@ -23,7 +23,7 @@ from drivers.registers import (
     field,
 )
 from firmware_sim.simulator import Simulator
-from tests.firmware_sim.conftest import FakeClock, ServeTcp, mbap, read_mbap
+from tests.firmware_sim.fakes import FakeClock, ServeTcp, mbap, read_mbap
 
 
 def f32(regs: list[int]) -> float:

@@ -23,12 +23,12 @@ from controller.door import Door
 from controller.live import ControlLoop, PileLink
 from controller.storage import AsyncStorage
 from controller.values import Mode
-from drivers.sim_pile import SimPile
+from firmware_sim.in_process import SimPile
 from server.accounts import Accounts, load_secret
 from server.app import AppContext, make_app
 from server.hub import Hub
 from tests.controller.harness import pile
-from tests.firmware_sim.conftest import FakeClock
+from tests.firmware_sim.fakes import FakeClock
 
 TZ = timezone(timedelta(hours=8))
 SIX = 6 * 3600  # the station starts at 06:00

@@ -23,12 +23,12 @@ from controller.door import Door
 from controller.live import ControlLoop, PileLink
 from controller.storage import AsyncStorage
 from controller.values import Mode
-from drivers.sim_pile import SimPile
+from firmware_sim.in_process import SimPile
 from server.accounts import Accounts, LoginThrottle
 from server.app import AppContext, make_app, make_server
 from server.hub import Hub
 from tests.controller.harness import pile
-from tests.firmware_sim.conftest import FakeClock
+from tests.firmware_sim.fakes import FakeClock
 
 KEY = b"k" * 32
 PASSWORD = "Pass-word-Secret-77"

@@ -28,13 +28,13 @@ from controller.station import Area, Request
 from controller.storage import AsyncStorage
 from controller.units import Units
 from controller.values import Mode, PileState
-from drivers.sim_pile import SimPile
+from firmware_sim.in_process import SimPile
 from server.accounts import Accounts, load_secret
 from server.admin_reports import CSV_COLUMNS
 from server.app import AppContext, make_app
 from server.hub import Hub
 from tests.controller.harness import pile
-from tests.firmware_sim.conftest import FakeClock
+from tests.firmware_sim.fakes import FakeClock
 
 TZ = timezone(timedelta(hours=8))  # the station's zone: days start at 16:00 UTC
 SIX = 6 * 3600  # the station starts at 06:00: valley price, 0.4 + 0.8 service per kWh

@@ -14,7 +14,7 @@ from controller.values import Mode
 from drivers.evse_wb import EvseWbPile
 from drivers.link import LinkPool
 from drivers.reference import ReferencePile
-from drivers.sim_pile import SimPile
+from firmware_sim.in_process import SimPile
 from firmware_sim.simulator import Simulator
 from server.hardware import build_links
 

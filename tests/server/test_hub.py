@@ -14,11 +14,11 @@ from controller.door import Door
 from controller.live import ControlLoop, PileLink
 from controller.storage import DATABASE_FILENAME, AsyncStorage
 from controller.values import Mode
-from drivers.sim_pile import SimPile
+from firmware_sim.in_process import SimPile
 from server.accounts import Accounts, load_secret
 from server.hub import Hub
 from tests.controller.harness import pile
-from tests.firmware_sim.conftest import FakeClock
+from tests.firmware_sim.fakes import FakeClock
 
 
 @pytest.mark.asyncio
