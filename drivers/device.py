@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from drivers.link import ModbusLink
+from typing import TYPE_CHECKING
+
 from drivers.registers import Table
+
+if TYPE_CHECKING:
+    from drivers.link import ModbusLink
 
 
 class LinkDevice:
     """A device on a link, by unit id. pause_s and timeout_s are this device's own quiet time
-    and answer timeout (None: the link's), for a slow device sharing a bus with quick ones."""
+    before each of its transactions and its answer timeout (None: the link's), for a slow
+    device sharing a bus with quick ones (drivers.device_kind.Timing)."""
 
     def __init__(
         self,
@@ -29,4 +34,9 @@ class LinkDevice:
         return await self.link.read(table, address, count, self.unit, self.pause_s, self.timeout_s)
 
     async def _write(self, address: int, values: list[int]) -> None:
+        """FC16: write holding registers from `address`."""
         await self.link.write(address, values, self.unit, self.pause_s, self.timeout_s)
+
+    async def _write_single(self, address: int, value: int) -> None:
+        """FC06: write one holding register (devices that take no FC16)."""
+        await self.link.write_single(address, value, self.unit, self.pause_s, self.timeout_s)

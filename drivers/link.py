@@ -28,15 +28,18 @@ MAX_REGISTERS = 125  # Modbus limit for one read
 
 
 class ModbusLink:
-    """The one owner of a connection or bus. Requests wait their turn; after each transaction
-    the link keeps quiet for the device's pause, and after a timeout for a whole timeout more,
-    so that a late reply is dropped instead of being taken for the next answer."""
+    """The one owner of a connection or bus. Requests wait their turn; before each transaction
+    the link keeps quiet for the device's pause (and at least the link's own `pause`) since the
+    last one ended, and after a timeout for a whole timeout more, so that a late reply is
+    dropped instead of being taken for the next answer."""
 
     def __init__(self, spec: LinkSpec) -> None:
         self.spec = spec
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._lock = asyncio.Lock()
-        self._quiet_until = 0.0  # monotonic seconds
+        # When the bus fell quiet (monotonic seconds): the last transaction's end, or one whole
+        # timeout after a transaction that timed out.
+        self._free_s = 0.0
         # Told of every transaction: (unit, seconds it took, None or the error's class name),
         # for whoever watches the bus (the server's metrics). Plain callables: no library here.
         self.watchers: list[Callable[[int, float, str | None], None]] = []
@@ -104,12 +107,25 @@ class ModbusLink:
         if response.address != address or response.count != len(values):
             raise BadResponse(f"{self.name} unit {unit}: write echo does not match the request")
 
+    async def write_single(
+        self,
+        address: int,
+        value: int,
+        unit: int,
+        pause_s: float = 0.0,
+        timeout_s: float | None = None,
+    ) -> None:
+        """Write one holding register (FC06, for devices that take no FC16)."""
+        response = await self._transact(Table.HOLDING, address, 1, value, unit, pause_s, timeout_s)
+        if response.address != address or response.registers != [value]:
+            raise BadResponse(f"{self.name} unit {unit}: write echo does not match the request")
+
     async def _transact(
         self,
         table: Table,
         address: int,
         count: int,
-        values: list[int] | None,
+        values: list[int] | int | None,
         unit: int,
         pause_s: float,
         timeout_s: float | None,
@@ -136,7 +152,7 @@ class ModbusLink:
         table: Table,
         address: int,
         count: int,
-        values: list[int] | None,
+        values: list[int] | int | None,
         unit: int,
         pause_s: float,
         timeout_s: float | None,
@@ -144,10 +160,9 @@ class ModbusLink:
         """One transaction. pause_s and timeout_s are the device's own (a slow meter beside a
         quick pile on one bus); the link's apply where the device has none."""
         async with self._lock:
-            if self._quiet_until:
-                wait_s = self._quiet_until - time.monotonic()
-                if wait_s > 0:
-                    await asyncio.sleep(wait_s)
+            wait_s = self._free_s + max(pause_s, self.spec.pause_s) - time.monotonic()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
             client = self._client
             if client is None or not client.connected:
                 client = await self._connected()
@@ -155,7 +170,10 @@ class ModbusLink:
             # pymodbus waits ctx.comm_params.timeout_connect for an answer: set per transaction.
             client.ctx.comm_params.timeout_connect = timeout_s
             try:
-                if values is not None:
+                if isinstance(values, int):
+                    response = await client.write_register(address, values, device_id=unit)
+                    function = 6
+                elif values is not None:
                     response = await client.write_registers(address, values, device_id=unit)
                     function = 16
                 elif table is Table.HOLDING:
@@ -170,7 +188,7 @@ class ModbusLink:
                     function = 4
             except ModbusIOException as exc:
                 # Keep quiet one timeout more, so that a late reply is dropped on the floor.
-                self._quiet_until = time.monotonic() + timeout_s + pause_s
+                self._free_s = time.monotonic() + timeout_s
                 if "but received" in str(exc):
                     # pymodbus refused an answer from another unit or transaction (a reply
                     # later than the quiet time): never taken, reported as a bad exchange.
@@ -183,8 +201,7 @@ class ModbusLink:
                 raise LinkDown(f"{self.name} unit {unit}: {exc}") from exc
             except ModbusException as exc:
                 raise BadResponse(f"{self.name} unit {unit}: {exc}") from exc
-            quiet_s = max(pause_s, self.spec.pause_s)
-            self._quiet_until = time.monotonic() + quiet_s if quiet_s else 0.0
+            self._free_s = time.monotonic()
             if response.isError():
                 code = getattr(response, "exception_code", 0)
                 raise DeviceRefused(f"{self.name} unit {unit}: Modbus exception {code}", code)

@@ -9,6 +9,9 @@ import pytest
 import pytest_asyncio
 
 from drivers.contracts import PileState
+from drivers.devices.evse_wb import EvseWbPile
+from drivers.devices.reference import ReferencePile
+from drivers.devices.sdm import SdmMeter
 from drivers.errors import (
     BadReading,
     DeviceRefused,
@@ -16,11 +19,8 @@ from drivers.errors import (
     NotSupported,
     RetryableError,
 )
-from drivers.evse_wb import EvseWbPile
 from drivers.link import ModbusLink, parse_link
-from drivers.reference import ReferencePile
-from drivers.registers import MeterModel
-from drivers.sdm import SdmMeter
+from drivers.maps.sdm import MeterModel
 from firmware_sim.simulator import Simulator
 from tests.firmware_sim.fakes import FakeClock
 

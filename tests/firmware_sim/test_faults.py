@@ -10,7 +10,9 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
-from drivers.registers import EVSE, REF, Kind, RefState, decode, field
+from drivers.maps.evse_wb import EVSE
+from drivers.maps.reference import REF, RefState
+from drivers.registers import Kind, decode, field
 from firmware_sim.faults import FaultError
 from firmware_sim.simulator import Simulator
 from tests.firmware_sim.fakes import FakeClock, ServeTcp, mbap, read_mbap

@@ -1,4 +1,5 @@
-"""Driver of the station's reference pile (register map: drivers.registers.REF, docs/registers.md).
+"""The station's reference pile (register map drivers.maps.reference, docs/registers.md §1):
+its driver and its registry entry.
 
 One input-register read gives state, power and the meter together, so a poll is one transaction.
 """
@@ -7,21 +8,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from drivers.contracts import PileState, PileStatus
 from drivers.device import LinkDevice
+from drivers.device_kind import Capabilities, DeviceSettings, Metering, PileKind, Timing
 from drivers.energy_guard import EnergyGuard
 from drivers.errors import BadResponse
-from drivers.link import ModbusLink
-from drivers.registers import (
+from drivers.maps.reference import (
+    ALIASES,
+    NAME,
     REF,
+    REF_DEFAULT_WATCHDOG_S,
     REF_INPUT_COUNT,
     REF_MAGIC,
-    Kind,
     RefState,
-    Table,
-    encode,
-    field,
+)
+from drivers.registers import Kind, Table, encode, field
+
+if TYPE_CHECKING:
+    from drivers.link import ModbusLink
+
+CAPABILITIES = Capabilities(
+    energy_limit=True, watchdog=True, metering=Metering.OWN, setpoint_unit="W"
 )
 
 _STATES = {
@@ -44,8 +53,8 @@ _SETPOINT = REF["setpoint_w"].address
 class ReferencePile(LinkDevice):
     """A reference pile on a link, by unit id. It is its own meter."""
 
-    has_energy_limit = True
-    has_watchdog = True
+    has_energy_limit = CAPABILITIES.energy_limit
+    has_watchdog = CAPABILITIES.watchdog
 
     def __init__(
         self,
@@ -123,3 +132,29 @@ class ReferencePile(LinkDevice):
 
     async def set_watchdog(self, timeout_s: int) -> None:
         await self._write(REF["watchdog_s"].address, [timeout_s])
+
+
+def build(link: ModbusLink, settings: DeviceSettings) -> ReferencePile:
+    return ReferencePile(
+        link,
+        settings.unit,
+        settings.name,
+        settings.power_w,
+        clock=settings.clock,
+        pause_s=settings.timing.pause_s,
+        timeout_s=settings.timing.timeout_s,
+    )
+
+
+KIND = PileKind(
+    name=NAME,
+    aliases=ALIASES,
+    title="reference pile (the station's own map)",
+    keys={"watchdog_s": REF_DEFAULT_WATCHDOG_S},
+    default_unit=1,
+    transports=frozenset({"tcp", "rtu"}),
+    capabilities=CAPABILITIES,
+    timing=Timing(),
+    registers=REF,
+    build=build,
+)

@@ -1,26 +1,38 @@
-"""Driver of the EVSE-WB-DIN (SimpleEVSE) charge controller (hardware notes 4b).
+"""The EVSE-WB-DIN (SimpleEVSE) charge controller (hardware notes 4b, map drivers.maps.evse_wb):
+its driver and its registry entry.
 
 It knows current, not power: the setpoint is amps (0 = disabled), power is estimated from the
-actual current, and the energy comes from its separate meter (drivers.sdm). It has no session
-energy limit and no watchdog register: the controller stops it at the amount.
+actual current, and the energy comes from its separate meter (drivers.devices.sdm). It has no
+session energy limit and no watchdog register: the controller stops it at the amount.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from drivers.contracts import PileState, PileStatus
 from drivers.device import LinkDevice
+from drivers.device_kind import Capabilities, DeviceSettings, Metering, PileKind, Timing
 from drivers.errors import BadResponse, NotSupported
-from drivers.link import ModbusLink
-from drivers.registers import (
+from drivers.maps.evse_wb import (
+    ALIASES,
     EVSE,
     EVSE_MIN_CURRENT_A,
     EVSE_STATUS_COUNT,
     EVSE_STATUS_START,
     EVSE_VOLTS,
+    NAME,
     EvseVehicleState,
-    Table,
     evse_rated_current_a,
-    field,
+)
+from drivers.maps.sdm import METER_NAMES, MeterModel
+from drivers.registers import Table, field
+
+if TYPE_CHECKING:
+    from drivers.link import ModbusLink
+
+CAPABILITIES = Capabilities(
+    energy_limit=False, watchdog=False, metering=Metering.SEPARATE, setpoint_unit="A"
 )
 
 _STATES = {
@@ -33,8 +45,8 @@ _STATES = {
 
 
 class EvseWbPile(LinkDevice):
-    has_energy_limit = False
-    has_watchdog = False
+    has_energy_limit = CAPABILITIES.energy_limit
+    has_watchdog = CAPABILITIES.watchdog
 
     def __init__(
         self,
@@ -93,3 +105,29 @@ class EvseWbPile(LinkDevice):
 
     async def set_watchdog(self, timeout_s: int) -> None:
         raise NotSupported(f"{self.name}: the EVSE-WB-DIN has no watchdog register")
+
+
+def build(link: ModbusLink, settings: DeviceSettings) -> EvseWbPile:
+    return EvseWbPile(
+        link,
+        settings.unit,
+        settings.name,
+        settings.power_w,
+        phases=settings.options["phases"],
+        pause_s=settings.timing.pause_s,
+        timeout_s=settings.timing.timeout_s,
+    )
+
+
+KIND = PileKind(
+    name=NAME,
+    aliases=ALIASES,
+    title="EVSE-WB-DIN (SimpleEVSE) with an Eastron meter",
+    keys={"meter_unit": None, "meter": METER_NAMES[MeterModel.SDM630], "phases": 3},
+    default_unit=1,
+    transports=frozenset({"rtu", "tcp"}),
+    capabilities=CAPABILITIES,
+    timing=Timing(),
+    registers=EVSE,
+    build=build,
+)
