@@ -10,8 +10,9 @@ rounded down to the mA. Enabling starts a new session (1502 counts from 0); disa
 of 0 or a tripped fail-safe suspends it (state 5). The fail-safe: with a timeout (5018, s; 0 =
 off) every write of 5018 feeds it; a session that goes that long without one falls back to the
 fail-safe current, simulated as 0 A, at exactly that deadline. The station's next write of 5004
-or 5014 lifts it. Energy 1036 counts 0.1 Wh (floor), power 1020 mW; the other documented
-registers (1500 RFID, 1550/1552 phases, 5052) are not simulated: exception 02.
+or 5014 lifts it; only a write of 5018 feeds it again. Energy 1036 counts 0.1 Wh (floor), power
+1020 mW; the other documented registers (1500 RFID, 1550/1552 phases, 5052) are not simulated:
+exception 02.
 """
 
 from __future__ import annotations

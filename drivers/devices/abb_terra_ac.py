@@ -76,8 +76,9 @@ def charging_state(block: list[int], offset: int) -> int:
 class SessionSum:
     """A cumulative count out of a session counter that starts again from 0 at every session:
     the sessions before, plus the running one. A reading below the one before means a new
-    session began; the count goes on from what the old one had when last read (the station
-    reads it after every stop, so nothing is lost between the stop and the next session)."""
+    session began; the count goes on from what the old one had when last read. A stopped session
+    counts no more, and the driver reads the counter just before and after every start, so no
+    restart goes unseen while the station drives the pile."""
 
     def __init__(self) -> None:
         self.closed_wh = 0  # the sessions that ended, as last read
@@ -154,12 +155,24 @@ class AbbTerraAcPile(LinkDevice):
         self.sessions.commit(closed_wh, session_wh)
         return checked_wh
 
+    async def _read_session(self) -> None:
+        sent_s = self._clock()
+        regs = await self._read(Table.HOLDING, ABB["session_wh"].address, 2)  # 0x401E, Wh
+        self._count((regs[0] << 16) | regs[1], sent_s)
+
     async def enable(self, setpoint_w: int, limit_wh: int | None = None) -> None:
         if limit_wh is not None:
             raise NotSupported(f"{self.name}: the ABB Terra AC has no session energy limit")
         # Rounded down to the mA; below 6 A it stops (0x4100 = 0).
         current_ma = setpoint_current_ma(setpoint_w, self.phases, self.max_current_ma)
+        if not current_ma:
+            await self.stop()
+            return
+        # The session counter just before and just after: a start that restarts it is seen
+        # while the old session's count is still known, however long the next poll takes.
+        await self._read_session()
         await self._write(_SET_CURRENT, encode(ABB["set_current_ma"].kind, current_ma))
+        await self._read_session()
 
     async def stop(self) -> None:
         await self._write(_SET_CURRENT, [0, 0])  # 0x4100 = 0 mA: stop
