@@ -75,24 +75,31 @@ def charging_state(block: list[int], offset: int) -> int:
 
 class SessionSum:
     """A cumulative count out of a session counter that starts again from 0 at every session:
-    the sessions before, plus the running one. A reading below the one before means a new
-    session began; the count goes on from what the old one had when last read. A stopped session
-    counts no more, and the driver reads the counter just before and after every start, so no
-    restart goes unseen while the station drives the pile."""
+    what the counter has shown since the first reading, sessions added up. A reading below the
+    one before means a new session began; the count goes on from what the old one showed when
+    last read. A stopped session counts no more, and the driver reads the counter just before
+    and after every start, so no restart goes unseen while the station drives the pile.
+
+    The count starts at 0 with the first reading, whatever the counter shows then: a driver
+    made afresh (the station restarted mid-session) counts on from there, and the loop takes
+    that for a meter that restarted at 0 (docs/devices.md)."""
 
     def __init__(self) -> None:
-        self.closed_wh = 0  # the sessions that ended, as last read
-        self.last_wh: int | None = None  # the running session, as last read
+        self.closed_wh = 0  # counted in the sessions that ended
+        self.base_wh: int | None = None  # the running session's counter when it began counting
+        self.last_wh = 0  # the running session's counter, as last read
 
-    def next(self, session_wh: int) -> tuple[int, int]:
-        """(closed_wh, count) if session_wh is the next reading; commit() makes it so."""
-        closed_wh = self.closed_wh
-        if self.last_wh is not None and session_wh < self.last_wh:
-            closed_wh += self.last_wh
-        return closed_wh, closed_wh + session_wh
+    def next(self, session_wh: int) -> tuple[int, int, int]:
+        """(closed_wh, base_wh, count) if session_wh is the next reading; commit() makes it so."""
+        if self.base_wh is None:
+            return 0, session_wh, 0
+        if session_wh < self.last_wh:  # a new session: its counter started again from 0
+            closed_wh = self.closed_wh + self.last_wh - self.base_wh
+            return closed_wh, 0, closed_wh + session_wh
+        return self.closed_wh, self.base_wh, self.closed_wh + session_wh - self.base_wh
 
-    def commit(self, closed_wh: int, session_wh: int) -> None:
-        self.closed_wh, self.last_wh = closed_wh, session_wh
+    def commit(self, closed_wh: int, base_wh: int, session_wh: int) -> None:
+        self.closed_wh, self.base_wh, self.last_wh = closed_wh, base_wh, session_wh
 
 
 class AbbTerraAcPile(LinkDevice):
@@ -150,9 +157,9 @@ class AbbTerraAcPile(LinkDevice):
         """The session counter (0x401E) as the cumulative count, checked by the meter guard."""
         if session_wh == _U32_ALL_ONES:
             raise BadReading(f"{self.name}: session energy shows all ones", "garbage", None)
-        closed_wh, count_wh = self.sessions.next(session_wh)
+        closed_wh, base_wh, count_wh = self.sessions.next(session_wh)
         checked_wh = self.guard.check(count_wh, self._clock(), sent_s)
-        self.sessions.commit(closed_wh, session_wh)
+        self.sessions.commit(closed_wh, base_wh, session_wh)
         return checked_wh
 
     async def _read_session(self) -> None:

@@ -22,16 +22,31 @@ def test_the_state_is_the_low_7_bits_of_byte_2() -> None:
     assert charging_state([9, 9, 0x0000, 0x0200], 2) == 2  # at an offset in a longer block
 
 
-def test_sessions_add_up_into_a_count_that_never_goes_back() -> None:
+def counts(readings: list[int]) -> list[int]:
     sessions = SessionSum()
-    readings = [0, 500, 1200, 1200, 0, 300, 40, 40]
-    counts = []
+    out = []
     for session_wh in readings:
-        closed_wh, count_wh = sessions.next(session_wh)
-        sessions.commit(closed_wh, session_wh)
-        counts.append(count_wh)
+        closed_wh, base_wh, count_wh = sessions.next(session_wh)
+        sessions.commit(closed_wh, base_wh, session_wh)
+        out.append(count_wh)
+    return out
+
+
+def test_sessions_add_up_into_a_count_that_never_goes_back() -> None:
     # A drop starts a new session: 1200 carried over, then 1200 + 300 carried over.
-    assert counts == [0, 500, 1200, 1200, 1200, 1500, 1540, 1540]
+    assert counts([0, 500, 1200, 1200, 0, 300, 40, 40]) == [
+        0,
+        500,
+        1200,
+        1200,
+        1200,
+        1500,
+        1540,
+        1540,
+    ]
+    # A driver made mid-session counts from its first reading: 700 is its 0, 900 is 200 more,
+    # and the next session's 100 Wh come on top of those 200.
+    assert counts([700, 900, 0, 100]) == [0, 200, 200, 300]
 
 
 def test_setpoints_round_down_to_the_ma_and_stop_below_6_a() -> None:
