@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from drivers.registers import Table
 
@@ -30,13 +31,14 @@ class LinkDevice:
         self.pause_s = pause_s
         self.timeout_s = timeout_s
 
-    async def _read(self, table: Table, address: int, count: int) -> list[int]:
-        return await self.link.read(table, address, count, self.unit, self.pause_s, self.timeout_s)
+    # The link's own coroutines, handed on without a frame of their own: await the result.
+    def _read(self, table: Table, address: int, count: int) -> Coroutine[Any, Any, list[int]]:
+        return self.link.read(table, address, count, self.unit, self.pause_s, self.timeout_s)
 
-    async def _write(self, address: int, values: list[int]) -> None:
+    def _write(self, address: int, values: list[int]) -> Coroutine[Any, Any, None]:
         """FC16: write holding registers from `address`."""
-        await self.link.write(address, values, self.unit, self.pause_s, self.timeout_s)
+        return self.link.write(address, values, self.unit, self.pause_s, self.timeout_s)
 
-    async def _write_single(self, address: int, value: int) -> None:
+    def _write_single(self, address: int, value: int) -> Coroutine[Any, Any, None]:
         """FC06: write one holding register (devices that take no FC16)."""
-        await self.link.write_single(address, value, self.unit, self.pause_s, self.timeout_s)
+        return self.link.write_single(address, value, self.unit, self.pause_s, self.timeout_s)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from pymodbus import FramerType
@@ -35,6 +35,8 @@ class ModbusLink:
 
     def __init__(self, spec: LinkSpec) -> None:
         self.spec = spec
+        self._pause_s = spec.pause_s  # the link's own: a floor for every device's pause
+        self._timeout_s = spec.timeout_s
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._lock = asyncio.Lock()
         # When the bus fell quiet (monotonic seconds): the last transaction's end, or one whole
@@ -72,7 +74,7 @@ class ModbusLink:
             raise LinkDown(f"{self.name}: cannot connect")
         return client
 
-    async def read(
+    def read(
         self,
         table: Table,
         address: int,
@@ -80,17 +82,12 @@ class ModbusLink:
         unit: int,
         pause_s: float = 0.0,
         timeout_s: float | None = None,
-    ) -> list[int]:
-        """`count` registers from `address` of the unit's holding or input table."""
+    ) -> Coroutine[Any, Any, list[int]]:
+        """`count` registers from `address` of the unit's holding or input table (await it:
+        the transaction's own coroutine, without a frame of this method's)."""
         if not 1 <= count <= MAX_REGISTERS:
             raise ValueError(f"count {count} is outside 1..{MAX_REGISTERS}")
-        response = await self._transact(table, address, count, None, unit, pause_s, timeout_s)
-        registers = list(response.registers)
-        if len(registers) != count:
-            raise BadResponse(
-                f"{self.name} unit {unit}: asked for {count} registers, got {len(registers)}"
-            )
-        return registers
+        return self._transact(table, address, count, None, unit, pause_s, timeout_s)
 
     async def write(
         self,
@@ -130,62 +127,35 @@ class ModbusLink:
         pause_s: float,
         timeout_s: float | None,
     ) -> Any:
-        started = time.monotonic()
+        """One transaction, in one coroutine (a poll is on the hot path of every tick): a read's
+        registers, or a write's answer. pause_s and timeout_s are the device's own (a slow meter
+        beside a quick pile on one bus); the link's apply where the device has none."""
+        watched = bool(self.watchers)
+        started = time.monotonic() if watched else 0.0
         error: str | None = None
+        # acquire() and release() rather than `async with`: two coroutine frames fewer.
+        acquired = False
         try:
-            return await self._transact_once(
-                table, address, count, values, unit, pause_s, timeout_s
+            await self._lock.acquire()
+            acquired = True
+            link_pause_s = self._pause_s
+            wait_s = (
+                self._free_s
+                + (pause_s if pause_s > link_pause_s else link_pause_s)
+                - time.monotonic()
             )
-        except DriverError as exc:
-            error = type(exc).__name__
-            raise
-        finally:
-            took_s = time.monotonic() - started
-            for watcher in list(self.watchers):
-                try:
-                    watcher(unit, took_s, error)
-                except Exception:  # a broken watcher must not break the bus
-                    log.exception("%s: a link watcher failed", self.name)
-
-    async def _transact_once(
-        self,
-        table: Table,
-        address: int,
-        count: int,
-        values: list[int] | int | None,
-        unit: int,
-        pause_s: float,
-        timeout_s: float | None,
-    ) -> Any:
-        """One transaction. pause_s and timeout_s are the device's own (a slow meter beside a
-        quick pile on one bus); the link's apply where the device has none."""
-        async with self._lock:
-            wait_s = self._free_s + max(pause_s, self.spec.pause_s) - time.monotonic()
             if wait_s > 0:
                 await asyncio.sleep(wait_s)
             client = self._client
             if client is None or not client.connected:
                 client = await self._connected()
-            timeout_s = timeout_s or self.spec.timeout_s
-            # pymodbus waits ctx.comm_params.timeout_connect for an answer: set per transaction.
+            timeout_s = timeout_s or self._timeout_s
+            # pymodbus waits ctx.comm_params.timeout_connect for an answer: set it per
+            # transaction.
             client.ctx.comm_params.timeout_connect = timeout_s
             try:
-                if isinstance(values, int):
-                    response = await client.write_register(address, values, device_id=unit)
-                    function = 6
-                elif values is not None:
-                    response = await client.write_registers(address, values, device_id=unit)
-                    function = 16
-                elif table is Table.HOLDING:
-                    response = await client.read_holding_registers(
-                        address, count=count, device_id=unit
-                    )
-                    function = 3
-                else:
-                    response = await client.read_input_registers(
-                        address, count=count, device_id=unit
-                    )
-                    function = 4
+                function, request = _request(client, table, address, count, values, unit)
+                response = await request
             except ModbusIOException as exc:
                 # Keep quiet one timeout more, so that a late reply is dropped on the floor.
                 self._free_s = time.monotonic() + timeout_s
@@ -202,15 +172,39 @@ class ModbusLink:
             except ModbusException as exc:
                 raise BadResponse(f"{self.name} unit {unit}: {exc}") from exc
             self._free_s = time.monotonic()
-            if response.isError():
-                code = getattr(response, "exception_code", 0)
-                raise DeviceRefused(f"{self.name} unit {unit}: Modbus exception {code}", code)
-            if response.dev_id != unit or response.function_code != function:
-                raise BadResponse(
-                    f"{self.name} unit {unit}: answer from unit {response.dev_id}, "
-                    f"function {response.function_code}"
-                )
+            return self._checked(response, function, count, values is None, unit)
+        except DriverError as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            if acquired:
+                self._lock.release()
+            if watched:
+                took_s = time.monotonic() - started
+                for watcher in list(self.watchers):
+                    try:
+                        watcher(unit, took_s, error)
+                    except Exception:  # a broken watcher must not break the bus
+                        log.exception("%s: a link watcher failed", self.name)
+
+    def _checked(self, response: Any, function: int, count: int, read: bool, unit: int) -> Any:
+        """A read's registers or a write's answer, once it is known to answer the question."""
+        if response.isError():
+            code = getattr(response, "exception_code", 0)
+            raise DeviceRefused(f"{self.name} unit {unit}: Modbus exception {code}", code)
+        if response.dev_id != unit or response.function_code != function:
+            raise BadResponse(
+                f"{self.name} unit {unit}: answer from unit {response.dev_id}, "
+                f"function {response.function_code}"
+            )
+        if not read:
             return response
+        registers = response.registers  # a fresh list of each answer's own
+        if len(registers) != count:
+            raise BadResponse(
+                f"{self.name} unit {unit}: asked for {count} registers, got {len(registers)}"
+            )
+        return registers
 
     def _drop(self) -> None:
         if self._client is not None:
@@ -220,6 +214,24 @@ class ModbusLink:
     async def close(self) -> None:
         async with self._lock:
             self._drop()
+
+
+def _request(
+    client: AsyncModbusTcpClient | AsyncModbusSerialClient,
+    table: Table,
+    address: int,
+    count: int,
+    values: list[int] | int | None,
+    unit: int,
+) -> tuple[int, Awaitable[Any]]:
+    """The function code and the client's request for one transaction (not yet awaited)."""
+    if values is None:
+        if table is Table.HOLDING:
+            return 3, client.read_holding_registers(address, count=count, device_id=unit)
+        return 4, client.read_input_registers(address, count=count, device_id=unit)
+    if isinstance(values, int):
+        return 6, client.write_register(address, values, device_id=unit)
+    return 16, client.write_registers(address, values, device_id=unit)
 
 
 class LinkPool:
