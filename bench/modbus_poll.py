@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 from pymodbus import FramerType  # noqa: E402
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient  # noqa: E402
 
-from drivers.devices.reference import ReferencePile  # noqa: E402
+from drivers.devices.reference import REF_INPUT_COUNT  # noqa: E402
 from drivers.link import ModbusLink, parse_link  # noqa: E402
-from drivers.maps.reference import REF_INPUT_COUNT  # noqa: E402
+from drivers.reference import ReferencePile  # noqa: E402
 from drivers.registers import Table  # noqa: E402
 from firmware_sim.simulator import Simulator  # noqa: E402
 

@@ -1,20 +1,19 @@
 """What a device kind declares in the registry (drivers.registry): its name, configuration keys,
 capabilities, timing, register map, and how it is built on a link.
 
-Plain values: the configuration reads them without loading pymodbus.
+Plain values, and the driver named by its module: the configuration and the simulator read a
+kind without loading its driver, and the driver (with pymodbus behind its link) loads only when
+a pile is built.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from drivers.registers import Reg
-
-if TYPE_CHECKING:
-    from drivers.contracts import Meter, Pile
-    from drivers.link import ModbusLink
 
 
 class Metering(StrEnum):
@@ -62,7 +61,12 @@ class PileKind(NamedTuple):
     capabilities: Capabilities
     timing: Timing
     registers: Mapping[str, Reg]
-    build: Callable[[ModbusLink, DeviceSettings], Pile]
+    driver: str  # the module of its driver, whose build(link, settings) makes a Pile
+
+    def build(self, link: Any, settings: DeviceSettings) -> Any:
+        """Its driver (drivers.contracts.Pile) on `link` (a drivers.link.ModbusLink)."""
+        builder: Callable[[Any, DeviceSettings], Any] = _driver(self.driver).build
+        return builder(link, settings)
 
 
 class MeterKind(NamedTuple):
@@ -72,4 +76,16 @@ class MeterKind(NamedTuple):
     title: str
     timing: Timing
     registers: Mapping[str, Reg]
-    build: Callable[[ModbusLink, DeviceSettings], Meter]
+    driver: str  # the module of its driver, whose build(link, settings, name) makes a Meter
+
+    def build(self, link: Any, settings: DeviceSettings) -> Any:
+        """Its driver (drivers.contracts.Meter) on `link`."""
+        builder: Callable[[Any, DeviceSettings, str], Any] = _driver(self.driver).build
+        return builder(link, settings, self.name)
+
+
+def _driver(module: str) -> Any:
+    """The driver module named `module`, loaded on first use. The builtin __import__, because
+    importlib itself would cost every configuration check (the replay's start) its import."""
+    __import__(module)
+    return sys.modules[module]

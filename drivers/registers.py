@@ -1,6 +1,6 @@
 """The vocabulary of register maps: tables, value kinds, one register, and their encoding.
 
-The maps themselves are in drivers.maps, one data module per device kind. Addresses are 0-based
+The maps themselves are in drivers.devices, one data module per device kind. Addresses are 0-based
 protocol (PDU) addresses. Multi-register values are big-endian: the high word first. This module
 imports nothing from pymodbus, so `firmware_sim` and the replay can use it.
 """

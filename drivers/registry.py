@@ -1,9 +1,10 @@
 """The device registry: every kind of pile and meter the station drives, by name.
 
 The configuration, the hardware factory and the documentation read it; nothing else branches on
-a device's name. Adding a device kind is a module in drivers/devices (its driver and its
-PileKind or MeterKind), a line here, and its simulated twin in firmware_sim.twins
-(docs/devices.md). Importing it loads no pymodbus: the replay checks configurations with it.
+a device's name. Adding a device kind is a module in drivers/devices (its PileKind or MeterKind
+and its register map), its driver module, a line here, and its simulated twin in
+firmware_sim.twins (docs/devices.md). Importing it loads no driver and no pymodbus: the replay
+checks configurations with it.
 """
 
 from __future__ import annotations

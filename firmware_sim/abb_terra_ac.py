@@ -1,4 +1,4 @@
-"""The ABB Terra AC wallbox (map drivers.maps.abb_terra_ac, hardware notes 4b) on a PileModel.
+"""The ABB Terra AC wallbox (map drivers.devices.abb_terra_ac, hardware notes 4b) on a PileModel.
 
 Holding registers only, every value 32 bits with the high word first; FC03 reads and FC16
 writes, nothing else (exception 01). 0x4100 (write-only) is the current limit in mA: 0 stops
@@ -17,8 +17,8 @@ stop session) are not simulated: exception 02, as for any unknown address.
 
 from __future__ import annotations
 
-from drivers.maps.abb_terra_ac import ABB, NAME, SOCKET_LOCKED, AbbState
-from drivers.maps.ac import MIN_CURRENT_A, PHASE_VOLTS
+from drivers.devices.abb_terra_ac import ABB, NAME, SOCKET_LOCKED, AbbState
+from drivers.devices.ac import MIN_CURRENT_A, PHASE_VOLTS
 from drivers.registers import Table
 from firmware_sim.clock import WH_TICKS
 from firmware_sim.modbus_pdu import ExceptionCode, FunctionCode, ModbusError

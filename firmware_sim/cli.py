@@ -16,7 +16,7 @@ import sys
 import termios
 from collections.abc import Sequence
 
-from drivers.maps import reference
+from drivers.devices import reference
 from firmware_sim.simulator import Simulator
 from firmware_sim.spec import MAX_UNIT, PileSpec, parse_pile
 from firmware_sim.twins import pile_names

@@ -1,4 +1,4 @@
-"""The EVSE-WB-DIN charge controller (map drivers.maps.evse_wb, hardware notes 4b) on a PileModel.
+"""The EVSE-WB-DIN charge controller (drivers.devices.evse_wb, hardware notes 4b) on a PileModel.
 
 HR 1000 is the current setpoint in A: 0 disables (the session stops), a current from the
 minimum (HR 2002, default 6 A) up to the rated current enables charging at amps x 230 V x
@@ -9,7 +9,7 @@ There is no energy limit and no watchdog: the controller stops the pile itself.
 
 from __future__ import annotations
 
-from drivers.maps.evse_wb import (
+from drivers.devices.evse_wb import (
     EVSE,
     EVSE_MIN_CURRENT_A,
     EVSE_VOLTS,

@@ -1,4 +1,4 @@
-"""The KEBA KeContact P30 wallbox (map drivers.maps.keba_p30, hardware notes 4b) on a PileModel.
+"""The KEBA KeContact P30 wallbox (map drivers.devices.keba_p30, hardware notes 4b) on a PileModel.
 
 Reads are FC03 of one 32-bit value (2 registers, high word first): a read of more, or one that
 splits a value, is refused (exception 02 or 03). Settings are 16-bit registers written with FC06
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 
-from drivers.maps.ac import MIN_CURRENT_A, PHASE_VOLTS
-from drivers.maps.keba_p30 import (
+from drivers.devices.ac import MIN_CURRENT_A, PHASE_VOLTS
+from drivers.devices.keba_p30 import (
     CABLE_PLUGGED_LOCKED,
     KEBA,
     MAX_READ_COUNT,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drivers.maps.ac import PHASES
-from drivers.maps.sdm import MeterModel
+from drivers.devices.ac import PHASES
+from drivers.devices.sdm import MeterModel
 
 MAX_UNIT = 247  # Modbus unit ids of devices on a bus: 1..247 (0 is broadcast)
 MAX_TCP_UNIT = 255  # a device reached only over Modbus TCP may answer as 248..255 too

@@ -1,4 +1,4 @@
-"""The station's reference pile (map drivers.maps.reference, docs/registers.md §1) on a PileModel.
+"""The station's reference pile (drivers.devices.reference, docs/registers.md §1) on a PileModel.
 
 Sessions: `enable` reads 1 while a session is enabled and not over (charging, or waiting for
 the vehicle). The pile drops it to 0 by itself when the session reaches its limit (state 3,
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from drivers.maps.reference import (
+from drivers.devices.reference import (
     NAME,
     REF,
     REF_DEFAULT_WATCHDOG_S,

@@ -1,4 +1,4 @@
-"""A device's registers laid out from its register map (drivers.maps): reads, writes, checks.
+"""A device's registers laid out from its register map (drivers.devices): reads, writes, checks.
 
 A device subclass says what each named value is now (`values`), which new values it accepts
 (`check`) and what a write does (`apply`). This base turns register ranges into those names, so

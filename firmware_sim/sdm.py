@@ -1,4 +1,4 @@
-"""Eastron SDM630 / SDM120 energy meters (map drivers.maps.sdm, hardware notes 4a).
+"""Eastron SDM630 / SDM120 energy meters (map drivers.devices.sdm, hardware notes 4a).
 
 The meter has its own unit id and meters the PileModel of its EVSE. Input registers only,
 IEEE-754 float32, high word first. Besides the shared map it answers the other per-phase
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 
-from drivers.maps.ac import PHASE_VOLTS
-from drivers.maps.sdm import METER_NAMES, SDM, MeterModel
+from drivers.devices.ac import PHASE_VOLTS
+from drivers.devices.sdm import METER_NAMES, SDM, MeterModel
 from drivers.registers import Kind, Reg, Table
 from firmware_sim.clock import WH_TICKS
 from firmware_sim.faults import UnitFaults

@@ -1,4 +1,4 @@
-"""The simulated twins of the device kinds, under the device registry's names (drivers.maps):
+"""The simulated twins of the device kinds, under the device registry's names (drivers.devices):
 what `pile-sim --pile UNIT:PROFILE:KW` builds for each profile, and the separate meters.
 
 Adding a device kind's twin is a module with its device (a MappedDevice on a PileModel) and a
@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from drivers.maps import abb_terra_ac, evse_wb, keba_p30, reference
-from drivers.maps.reference import REF_DEFAULT_WATCHDOG_S
-from drivers.maps.sdm import METER_NAMES, MeterModel
+from drivers.devices import abb_terra_ac, evse_wb, keba_p30, reference
+from drivers.devices.reference import REF_DEFAULT_WATCHDOG_S
+from drivers.devices.sdm import METER_NAMES, MeterModel
 from firmware_sim.abb_terra_ac import AbbTerraAcDevice
 from firmware_sim.evse_wb import EvseWbDevice
 from firmware_sim.faults import UnitFaults

@@ -1,123 +1,54 @@
-"""The EVSE-WB-DIN (SimpleEVSE) charge controller (hardware notes 4b, map drivers.maps.evse_wb):
-its driver and its registry entry.
-
-It knows current, not power: the setpoint is amps (0 = disabled), power is estimated from the
-actual current, and the energy comes from its separate meter (drivers.devices.sdm). It has no
-session energy limit and no watchdog register: the controller stops it at the amount.
-"""
+"""EVSE-WB-DIN (SimpleEVSE) charge controller (hardware notes 4b): its registry entry and its
+register map. Holding registers, FC03 read, FC16 write. Unit id 1 by default, 9600 8N1."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from enum import IntEnum
 
-from drivers.contracts import PileState, PileStatus
-from drivers.device import LinkDevice
-from drivers.device_kind import Capabilities, DeviceSettings, Metering, PileKind, Timing
-from drivers.errors import BadResponse, NotSupported
-from drivers.maps.evse_wb import (
-    ALIASES,
-    EVSE,
-    EVSE_MIN_CURRENT_A,
-    EVSE_STATUS_COUNT,
-    EVSE_STATUS_START,
-    EVSE_VOLTS,
-    NAME,
-    EvseVehicleState,
-    evse_rated_current_a,
-)
-from drivers.maps.sdm import METER_NAMES, MeterModel
-from drivers.registers import Table, field
+from drivers.device_kind import Capabilities, Metering, PileKind, Timing
+from drivers.devices.ac import MIN_CURRENT_A, PHASE_VOLTS
+from drivers.devices.sdm import METER_NAMES, MeterModel
+from drivers.registers import Kind, Reg, Table
 
-if TYPE_CHECKING:
-    from drivers.link import ModbusLink
+NAME = "evse-wb"
+ALIASES = ("evse-wb-din",)
+
+
+class EvseVehicleState(IntEnum):
+    """HR 1002."""
+
+    NOT_CONNECTED = 1  # A
+    CONNECTED = 2  # B
+    CHARGING = 3  # C
+    CHARGING_VENTILATED = 4  # D
+    FAILURE = 5
+
+
+EVSE = {
+    "current_a": Reg(Table.HOLDING, 1000, Kind.U16, "A", True, "setpoint; 0 = disabled"),
+    "actual_current_a": Reg(Table.HOLDING, 1001, Kind.U16, "A", False, "actual current"),
+    "vehicle_state": Reg(Table.HOLDING, 1002, Kind.U16, "", False, "EvseVehicleState"),
+    "pp_limit_a": Reg(Table.HOLDING, 1003, Kind.U16, "A", False, "cable limit"),
+    "turn_off": Reg(Table.HOLDING, 1004, Kind.U16, "", True, "turn-off bit"),
+    "firmware": Reg(Table.HOLDING, 1005, Kind.U16, "", False, "firmware version"),
+    "evse_state": Reg(Table.HOLDING, 1006, Kind.U16, "", False, "1 steady 12 V, 2 PWM, 3 off"),
+    "rcd_status": Reg(Table.HOLDING, 1007, Kind.U16, "", False, "residual current device"),
+    "min_current_a": Reg(Table.HOLDING, 2002, Kind.U16, "A", True, "minimum current"),
+}
+EVSE_STATUS_START = 1000
+EVSE_STATUS_COUNT = 8  # HR 1000..1007 in one read
+EVSE_MIN_CURRENT_A = MIN_CURRENT_A
+EVSE_VOLTS = PHASE_VOLTS
+
+
+def evse_rated_current_a(rated_power_w: int, phases: int) -> int:
+    """The whole current nearest the rated power: 11 kW on 3 phases is 16 A (11,040 W)."""
+    return max(EVSE_MIN_CURRENT_A, round(rated_power_w / (EVSE_VOLTS * phases)))
+
 
 CAPABILITIES = Capabilities(
     energy_limit=False, watchdog=False, metering=Metering.SEPARATE, setpoint_unit="A"
 )
-
-_STATES = {
-    EvseVehicleState.NOT_CONNECTED: PileState.NO_VEHICLE,
-    EvseVehicleState.CONNECTED: PileState.CONNECTED,
-    EvseVehicleState.CHARGING: PileState.CHARGING,
-    EvseVehicleState.CHARGING_VENTILATED: PileState.CHARGING,
-    EvseVehicleState.FAILURE: PileState.FAULT,
-}
-
-
-class EvseWbPile(LinkDevice):
-    has_energy_limit = CAPABILITIES.energy_limit
-    has_watchdog = CAPABILITIES.watchdog
-
-    def __init__(
-        self,
-        link: ModbusLink,
-        unit: int,
-        name: str,
-        rated_power_w: int,
-        *,
-        phases: int = 3,
-        pause_s: float = 0.0,
-        timeout_s: float | None = None,
-    ) -> None:
-        if phases not in (1, 3):
-            raise ValueError(f"{name}: phases must be 1 or 3")
-        super().__init__(link, unit, name, pause_s=pause_s, timeout_s=timeout_s)
-        self.rated_power_w = rated_power_w
-        self.phases = phases
-        self.max_current_a = evse_rated_current_a(rated_power_w, phases)
-
-    def watts(self, amps: int) -> int:
-        return amps * EVSE_VOLTS * self.phases
-
-    def amps(self, setpoint_w: int) -> int:
-        """The largest whole current within setpoint_w, at least the 6 A a pilot can signal."""
-        return max(
-            EVSE_MIN_CURRENT_A, min(self.max_current_a, setpoint_w // (EVSE_VOLTS * self.phases))
-        )
-
-    async def read_status(self) -> PileStatus:
-        block = await self._read(Table.HOLDING, EVSE_STATUS_START, EVSE_STATUS_COUNT)
-        raw = int(field(block, EVSE_STATUS_START, EVSE["vehicle_state"]))
-        try:
-            state = _STATES[EvseVehicleState(raw)]
-        except ValueError:
-            raise BadResponse(f"{self.name}: unknown vehicle state {raw}") from None
-        setpoint_a = int(field(block, EVSE_STATUS_START, EVSE["current_a"]))
-        actual_a = int(field(block, EVSE_STATUS_START, EVSE["actual_current_a"]))
-        return PileStatus(
-            state=state,
-            fault_code=raw if state is PileState.FAULT else 0,
-            power_w=self.watts(actual_a),
-            setpoint_w=self.watts(setpoint_a),
-            meter_wh=None,
-        )
-
-    async def enable(self, setpoint_w: int, limit_wh: int | None = None) -> None:
-        if limit_wh is not None:
-            raise NotSupported(f"{self.name}: the EVSE-WB-DIN has no session energy limit")
-        await self._write(EVSE["current_a"].address, [self.amps(setpoint_w)])
-
-    async def stop(self) -> None:
-        await self._write(EVSE["current_a"].address, [0])
-
-    async def heartbeat(self) -> None:
-        raise NotSupported(f"{self.name}: the EVSE-WB-DIN has no watchdog register")
-
-    async def set_watchdog(self, timeout_s: int) -> None:
-        raise NotSupported(f"{self.name}: the EVSE-WB-DIN has no watchdog register")
-
-
-def build(link: ModbusLink, settings: DeviceSettings) -> EvseWbPile:
-    return EvseWbPile(
-        link,
-        settings.unit,
-        settings.name,
-        settings.power_w,
-        phases=settings.options["phases"],
-        pause_s=settings.timing.pause_s,
-        timeout_s=settings.timing.timeout_s,
-    )
-
 
 KIND = PileKind(
     name=NAME,
@@ -129,5 +60,5 @@ KIND = PileKind(
     capabilities=CAPABILITIES,
     timing=Timing(),
     registers=EVSE,
-    build=build,
+    driver="drivers.evse_wb",
 )

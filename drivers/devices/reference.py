@@ -1,150 +1,56 @@
-"""The station's reference pile (register map drivers.maps.reference, docs/registers.md §1):
-its driver and its registry entry.
-
-One input-register read gives state, power and the meter together, so a poll is one transaction.
-"""
+"""The station's reference pile: its registry entry and its own register map (docs/registers.md
+§1). Unit id by configuration, default 1."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from enum import IntEnum
 
-from drivers.contracts import PileState, PileStatus
-from drivers.device import LinkDevice
-from drivers.device_kind import Capabilities, DeviceSettings, Metering, PileKind, Timing
-from drivers.energy_guard import EnergyGuard
-from drivers.errors import BadResponse
-from drivers.maps.reference import (
-    ALIASES,
-    NAME,
-    REF,
-    REF_DEFAULT_WATCHDOG_S,
-    REF_INPUT_COUNT,
-    REF_MAGIC,
-    RefState,
-)
-from drivers.registers import Kind, Table, encode, field
+from drivers.device_kind import Capabilities, Metering, PileKind, Timing
+from drivers.registers import Kind, Reg, Table
 
-if TYPE_CHECKING:
-    from drivers.link import ModbusLink
+NAME = "reference"  # the configuration's `profile` and pile-sim's spec
+ALIASES = ("ref",)
+
+
+class RefState(IntEnum):
+    """Pile state, after IEC 61851's control-pilot states."""
+
+    NO_VEHICLE = 0  # A
+    CONNECTED = 1  # B: vehicle plugged in, not charging
+    CHARGING = 2  # C
+    FINISHED = 3  # the session reached its energy limit, or was stopped; vehicle still plugged in
+    FAULT = 4  # fault code in REF.fault_code
+
+
+REF_MAGIC = 0x4543  # "EC": identifies a reference pile
+REF_MAP_VERSION = 1
+
+REF = {
+    # identity and measurements: input registers, read-only
+    "magic": Reg(Table.INPUT, 0, Kind.U16, "", False, "0x4543 on every reference pile"),
+    "map_version": Reg(Table.INPUT, 1, Kind.U16, "", False, "register map version (1)"),
+    "rated_power_w": Reg(Table.INPUT, 2, Kind.U32, "W", False, "rated power"),
+    "state": Reg(Table.INPUT, 4, Kind.U16, "", False, "RefState"),
+    "fault_code": Reg(Table.INPUT, 5, Kind.U16, "", False, "0 = no fault; else vendor code"),
+    "power_w": Reg(Table.INPUT, 6, Kind.U32, "W", False, "active power now"),
+    "meter_wh": Reg(Table.INPUT, 8, Kind.U64, "Wh", False, "cumulative meter energy"),
+    "session_wh": Reg(Table.INPUT, 12, Kind.U32, "Wh", False, "energy of the running session"),
+    # commands and settings: holding registers
+    "enable": Reg(
+        Table.HOLDING, 0, Kind.U16, "", True, "1 = charge, 0 = stop; 0 -> 1 starts a session"
+    ),
+    "setpoint_w": Reg(Table.HOLDING, 1, Kind.U32, "W", True, "power setpoint (capped at rated)"),
+    "limit_wh": Reg(Table.HOLDING, 3, Kind.U32, "Wh", True, "session energy limit; 0 = none"),
+    "heartbeat": Reg(Table.HOLDING, 5, Kind.U16, "", True, "any write feeds the watchdog"),
+    "watchdog_s": Reg(Table.HOLDING, 6, Kind.U16, "s", True, "stop charging after this silence"),
+}
+REF_INPUT_COUNT = 14  # one read of input registers 0..13 covers every measurement
+REF_HOLDING_COUNT = 7
+REF_DEFAULT_WATCHDOG_S = 10
 
 CAPABILITIES = Capabilities(
     energy_limit=True, watchdog=True, metering=Metering.OWN, setpoint_unit="W"
 )
-
-_STATES = {
-    RefState.NO_VEHICLE: PileState.NO_VEHICLE,
-    RefState.CONNECTED: PileState.CONNECTED,
-    RefState.CHARGING: PileState.CHARGING,
-    RefState.FINISHED: PileState.FINISHED,
-    RefState.FAULT: PileState.FAULT,
-}
-_U64_ALL_ONES = (1 << 64) - 1
-# Offsets into the input block read from address 0 (the map's addresses, decoded inline: a poll
-# is on the hot path of every control-loop tick).
-_STATE = REF["state"].address
-_FAULT = REF["fault_code"].address
-_POWER = REF["power_w"].address
-_METER = REF["meter_wh"].address
-_SETPOINT = REF["setpoint_w"].address
-
-
-class ReferencePile(LinkDevice):
-    """A reference pile on a link, by unit id. It is its own meter."""
-
-    has_energy_limit = CAPABILITIES.energy_limit
-    has_watchdog = CAPABILITIES.watchdog
-
-    def __init__(
-        self,
-        link: ModbusLink,
-        unit: int,
-        name: str,
-        rated_power_w: int,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        pause_s: float = 0.0,
-        timeout_s: float | None = None,
-    ) -> None:
-        super().__init__(link, unit, name, pause_s=pause_s, timeout_s=timeout_s)
-        self.rated_power_w = rated_power_w
-        self._clock = clock
-        self.guard = EnergyGuard(name, rated_power_w, garbage_wh=_U64_ALL_ONES)
-        self._beat = 0
-
-    async def _inputs(self) -> list[int]:
-        return await self._read(Table.INPUT, 0, REF_INPUT_COUNT)
-
-    async def identify(self) -> int:
-        """Check that the unit is a reference pile; its rated power in W."""
-        block = await self._inputs()
-        if field(block, 0, REF["magic"]) != REF_MAGIC:
-            raise BadResponse(f"{self.name}: unit {self.unit} is not a reference pile")
-        return int(field(block, 0, REF["rated_power_w"]))
-
-    async def read_status(self) -> PileStatus:
-        sent_s = self._clock()
-        block = await self._read(Table.INPUT, 0, REF_INPUT_COUNT)
-        state = _STATES.get(block[_STATE])  # type: ignore[call-overload]
-        if state is None:
-            raise BadResponse(f"{self.name}: unknown state {block[_STATE]}")
-        m = _METER
-        meter = (block[m] << 48) | (block[m + 1] << 32) | (block[m + 2] << 16) | block[m + 3]
-        meter_wh = self.guard.check(meter, self._clock(), sent_s)
-        if state in (PileState.FINISHED, PileState.FAULT):
-            # A finished or faulted pile has dropped `enable` by itself (docs/registers.md): no
-            # second round trip on the way to the next car's session.
-            setpoint_w = 0
-        else:
-            # Read back what the pile was told: the controller repairs drift, it does not trust
-            # a cache.
-            holding = await self._read(Table.HOLDING, 0, 3)
-            setpoint_w = ((holding[_SETPOINT] << 16) | holding[_SETPOINT + 1]) if holding[0] else 0
-        return PileStatus(
-            state, block[_FAULT], (block[_POWER] << 16) | block[_POWER + 1], setpoint_w, meter_wh
-        )
-
-    async def read_energy_wh(self) -> int:
-        sent_s = self._clock()
-        regs = await self._read(Table.INPUT, REF["meter_wh"].address, 4)
-        return self.guard.check(
-            field(regs, REF["meter_wh"].address, REF["meter_wh"]), self._clock(), sent_s
-        )
-
-    async def read_power_w(self) -> int:
-        regs = await self._read(Table.INPUT, REF["power_w"].address, 2)
-        return int(field(regs, REF["power_w"].address, REF["power_w"]))
-
-    async def enable(self, setpoint_w: int, limit_wh: int | None = None) -> None:
-        # One write of enable, setpoint and limit (registers 0-4): the pile applies `enable`
-        # last (docs/registers.md), so the session starts with its limit in place, in one
-        # round trip.
-        values = [1, *encode(Kind.U32, setpoint_w), *encode(Kind.U32, limit_wh or 0)]
-        await self._write(REF["enable"].address, values)
-
-    async def stop(self) -> None:
-        await self._write(REF["enable"].address, [0])
-
-    async def heartbeat(self) -> None:
-        self._beat = (self._beat + 1) & 0xFFFF
-        await self._write(REF["heartbeat"].address, [self._beat])
-
-    async def set_watchdog(self, timeout_s: int) -> None:
-        await self._write(REF["watchdog_s"].address, [timeout_s])
-
-
-def build(link: ModbusLink, settings: DeviceSettings) -> ReferencePile:
-    return ReferencePile(
-        link,
-        settings.unit,
-        settings.name,
-        settings.power_w,
-        clock=settings.clock,
-        pause_s=settings.timing.pause_s,
-        timeout_s=settings.timing.timeout_s,
-    )
-
 
 KIND = PileKind(
     name=NAME,
@@ -156,5 +62,5 @@ KIND = PileKind(
     capabilities=CAPABILITIES,
     timing=Timing(),
     registers=REF,
-    build=build,
+    driver="drivers.reference",
 )

@@ -1,68 +1,35 @@
-"""The Eastron SDM630 / SDM120 energy meters (hardware notes 4a, map drivers.maps.sdm): float32
-inputs. Their driver and their registry entries (meters, named by a pile's `meter`)."""
+"""Eastron SDM630 / SDM120 energy meters (hardware notes 4a): their registry entries (a pile's
+`meter`) and their register map. Input registers, FC04, float32 big-endian."""
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from enum import IntEnum
 
-from drivers.device import LinkDevice
-from drivers.device_kind import DeviceSettings, MeterKind, Timing
-from drivers.energy_guard import EnergyGuard
-from drivers.maps.sdm import METER_NAMES, SDM, MeterModel, sdm_power_reg
-from drivers.registers import Table, decode
+from drivers.device_kind import MeterKind, Timing
+from drivers.registers import Kind, Reg, Table
 
-if TYPE_CHECKING:
-    from drivers.link import ModbusLink
-
-
-class SdmMeter(LinkDevice):
-    def __init__(
-        self,
-        link: ModbusLink,
-        unit: int,
-        name: str,
-        max_power_w: int,
-        *,
-        model: MeterModel = MeterModel.SDM630,
-        clock: Callable[[], float] = time.monotonic,
-        pause_s: float = 0.0,
-        timeout_s: float | None = None,
-    ) -> None:
-        super().__init__(link, unit, name, pause_s=pause_s, timeout_s=timeout_s)
-        self.model = model
-        self._clock = clock
-        self.guard = EnergyGuard(name, max_power_w)
-
-    async def read_energy_wh(self) -> int:
-        reg = SDM["import_kwh"]
-        sent_s = self._clock()
-        regs = await self._read(Table.INPUT, reg.address, 2)
-        return self.guard.check(decode(reg.kind, regs) * 1000, self._clock(), sent_s)
-
-    async def read_power_w(self) -> int:
-        reg = sdm_power_reg(self.model)
-        regs = await self._read(Table.INPUT, reg.address, 2)
-        value = decode(reg.kind, regs)
-        return round(value) if math.isfinite(value) else 0  # garbage: no power figure
+SDM = {
+    "voltage_v": Reg(Table.INPUT, 0x0000, Kind.F32, "V", False, "L1 voltage (30001)"),
+    "current_a": Reg(Table.INPUT, 0x0006, Kind.F32, "A", False, "L1 current (30007)"),
+    "power_l1_w": Reg(Table.INPUT, 0x000C, Kind.F32, "W", False, "L1 power; SDM120: total (30013)"),
+    "power_w": Reg(Table.INPUT, 0x0034, Kind.F32, "W", False, "SDM630 total power (30053)"),
+    "import_kwh": Reg(Table.INPUT, 0x0048, Kind.F32, "kWh", False, "total import energy (30073)"),
+    "export_kwh": Reg(Table.INPUT, 0x004A, Kind.F32, "kWh", False, "total export energy (30075)"),
+}
 
 
-def _builder(model: MeterModel) -> Callable[[ModbusLink, DeviceSettings], SdmMeter]:
-    def build(link: ModbusLink, settings: DeviceSettings) -> SdmMeter:
-        return SdmMeter(
-            link,
-            settings.unit,
-            settings.name,
-            settings.power_w,
-            model=model,
-            clock=settings.clock,
-            pause_s=settings.timing.pause_s,
-            timeout_s=settings.timing.timeout_s,
-        )
+class MeterModel(IntEnum):
+    SDM630 = 630
+    SDM120 = 120
 
-    return build
+
+# The configuration's `meter` and pile-sim's spec options, by model.
+METER_NAMES = {MeterModel.SDM630: "sdm630", MeterModel.SDM120: "sdm120"}
+
+
+def sdm_power_reg(model: MeterModel) -> Reg:
+    """SDM630 has a total-power register; on the single-phase SDM120 L1 power is the total."""
+    return SDM["power_w"] if model is MeterModel.SDM630 else SDM["power_l1_w"]
 
 
 SDM630 = MeterKind(
@@ -70,12 +37,12 @@ SDM630 = MeterKind(
     title="Eastron SDM630 (three-phase)",
     timing=Timing(),
     registers=SDM,
-    build=_builder(MeterModel.SDM630),
+    driver="drivers.sdm",
 )
 SDM120 = MeterKind(
     name=METER_NAMES[MeterModel.SDM120],
     title="Eastron SDM120 (single-phase)",
     timing=Timing(),
     registers={name: reg for name, reg in SDM.items() if name != "power_w"},
-    build=_builder(MeterModel.SDM120),
+    driver="drivers.sdm",
 )

@@ -17,8 +17,8 @@ from controller.config import Config, StationSettings, parse_tariff
 from controller.events import Event, SessionEnded
 from controller.live import ControlLoop, PileLink
 from controller.values import PileState as RulesState
-from drivers.devices.reference import ReferencePile
 from drivers.link import ModbusLink, parse_link
+from drivers.reference import ReferencePile
 from firmware_sim.in_process import SimPile
 from firmware_sim.simulator import Simulator
 from tests.controller.harness import FAST, pile

@@ -12,7 +12,7 @@ from controller.config import Config, PileConfig, StationSettings, parse_tariff
 from controller.events import Event, SessionEnded
 from controller.live import ControlLoop, PileLink
 from controller.values import Mode
-from drivers.devices.abb_terra_ac import AbbTerraAcPile
+from drivers.abb_terra_ac import AbbTerraAcPile
 from drivers.link import ModbusLink, parse_link
 from firmware_sim.simulator import Simulator
 from tests.firmware_sim.fakes import FakeClock

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from drivers.abb_terra_ac import AbbTerraAcPile, SessionSum, charging_state
+from drivers.ac_current import setpoint_current_ma
 from drivers.contracts import PileState
-from drivers.devices.abb_terra_ac import AbbTerraAcPile, SessionSum, charging_state
-from drivers.devices.ac_current import setpoint_current_ma
-from drivers.devices.sdm import SdmMeter
 from drivers.errors import BadReading, NotSupported
+from drivers.sdm import SdmMeter
 from tests.drivers.sim_bench import Bench
 
 

@@ -7,9 +7,7 @@ import contextlib
 import pytest
 
 from drivers.contracts import PileState
-from drivers.devices.evse_wb import EvseWbPile
-from drivers.devices.reference import ReferencePile
-from drivers.devices.sdm import SdmMeter
+from drivers.devices.sdm import MeterModel
 from drivers.errors import (
     BadReading,
     DeviceRefused,
@@ -17,7 +15,9 @@ from drivers.errors import (
     NotSupported,
     RetryableError,
 )
-from drivers.maps.sdm import MeterModel
+from drivers.evse_wb import EvseWbPile
+from drivers.reference import ReferencePile
+from drivers.sdm import SdmMeter
 from tests.drivers.sim_bench import Bench
 
 

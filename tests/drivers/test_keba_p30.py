@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from drivers.contracts import PileState
-from drivers.devices.keba_p30 import KebaP30Pile
 from drivers.errors import BadReading, NotSupported
+from drivers.keba_p30 import KebaP30Pile
 from tests.drivers.sim_bench import Bench
 
 UNIT = 255

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from drivers.devices.reference import REF_INPUT_COUNT
 from drivers.link import ModbusLink
 from drivers.link_spec import parse_link
-from drivers.maps.reference import REF_INPUT_COUNT
 from drivers.registers import Table
 from firmware_sim.simulator import Simulator
 from tests.firmware_sim.fakes import FakeClock

@@ -74,17 +74,23 @@ def test_device_keys_are_what_the_kinds_take() -> None:
 
 
 def loaded(*modules: str) -> set[str]:
-    """The top-level packages a fresh interpreter has loaded after importing `modules`."""
+    """Every module a fresh interpreter has loaded after importing `modules`."""
     code = f"import sys, {', '.join(modules)}; print(' '.join(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    return {name.split(".")[0] for name in done.stdout.split()}
+    return set(done.stdout.split())
 
 
-def test_the_registry_and_the_register_maps_load_no_pymodbus() -> None:
-    # The configuration (and so the replay) reads the registry; firmware_sim reads the maps.
-    heavy = {"pymodbus", "serial", "asyncio", "logging"}
-    assert loaded("drivers.registry") & heavy == set()
-    maps = ("drivers.maps.reference", "drivers.maps.evse_wb", "drivers.maps.sdm")
-    maps += ("drivers.maps.abb_terra_ac", "drivers.maps.keba_p30")
-    assert loaded(*maps) & heavy == set()
+def test_the_registry_loads_no_driver_and_no_pymodbus() -> None:
+    # The configuration (and so the replay) reads the registry; firmware_sim reads the kinds'
+    # modules. A driver loads only when a pile is built on a link.
+    heavy = {"pymodbus", "serial", "asyncio", "logging", "importlib"}
+    drivers = {"drivers.link", "drivers.contracts", "drivers.device", "drivers.energy_guard"}
+    drivers |= {f"drivers.{kind.driver.rpartition('.')[2]}" for kind in (*PILES, *METERS)}
+    for names in (("drivers.registry",), tuple(f"drivers.devices.{k}" for k in KIND_MODULES)):
+        modules = loaded(*names)
+        assert {m.split(".")[0] for m in modules} & heavy == set()
+        assert modules & drivers == set()
+
+
+KIND_MODULES = ("reference", "evse_wb", "sdm", "abb_terra_ac", "keba_p30", "ac")

@@ -15,7 +15,7 @@ import pytest
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
-from drivers.maps.reference import REF_MAGIC
+from drivers.devices.reference import REF_MAGIC
 from drivers.registers import Kind, decode
 from firmware_sim.cli import main
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from drivers.maps.reference import REF
+from drivers.devices.reference import REF
 from drivers.registers import field
 from firmware_sim.simulator import Simulator
 from tests.firmware_sim.fakes import FakeClock, ServeTcp

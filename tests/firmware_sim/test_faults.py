@@ -10,8 +10,8 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
-from drivers.maps.evse_wb import EVSE
-from drivers.maps.reference import REF, RefState
+from drivers.devices.evse_wb import EVSE
+from drivers.devices.reference import REF, RefState
 from drivers.registers import Kind, decode, field
 from firmware_sim.faults import FaultError
 from firmware_sim.simulator import Simulator

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
-from drivers.maps.reference import REF, REF_INPUT_COUNT, RefState
+from drivers.devices.reference import REF, REF_INPUT_COUNT, RefState
 from drivers.registers import Kind, encode, field
 from firmware_sim.clock import SimClock
 from firmware_sim.simulator import Simulator

@@ -14,8 +14,8 @@ from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ModbusIOException
 
-from drivers.maps.evse_wb import EVSE
-from drivers.maps.reference import REF, REF_MAGIC, RefState
+from drivers.devices.evse_wb import EVSE
+from drivers.devices.reference import REF, REF_MAGIC, RefState
 from drivers.registers import Kind, decode, field
 from firmware_sim.rtu import with_crc
 from firmware_sim.simulator import Simulator

@@ -7,9 +7,9 @@ import struct
 
 import pytest
 
-from drivers.maps.evse_wb import EVSE, EVSE_STATUS_COUNT, EVSE_STATUS_START, EvseVehicleState
-from drivers.maps.reference import REF, REF_INPUT_COUNT, REF_MAGIC, RefState
-from drivers.maps.sdm import SDM
+from drivers.devices.evse_wb import EVSE, EVSE_STATUS_COUNT, EVSE_STATUS_START, EvseVehicleState
+from drivers.devices.reference import REF, REF_INPUT_COUNT, REF_MAGIC, RefState
+from drivers.devices.sdm import SDM
 from drivers.registers import Kind, decode, encode, field
 from firmware_sim.simulator import Simulator
 from tests.firmware_sim.fakes import FakeClock, ServeTcp, mbap, read_mbap

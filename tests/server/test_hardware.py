@@ -11,12 +11,12 @@ from controller.config import parse_config
 from controller.events import Event, SessionEnded
 from controller.live import ControlLoop
 from controller.values import Mode
-from drivers.devices.abb_terra_ac import AbbTerraAcPile
-from drivers.devices.evse_wb import EvseWbPile
-from drivers.devices.keba_p30 import KebaP30Pile
-from drivers.devices.reference import ReferencePile
-from drivers.devices.sdm import SdmMeter
+from drivers.abb_terra_ac import AbbTerraAcPile
+from drivers.evse_wb import EvseWbPile
+from drivers.keba_p30 import KebaP30Pile
 from drivers.link import LinkPool
+from drivers.reference import ReferencePile
+from drivers.sdm import SdmMeter
 from firmware_sim.in_process import SimPile
 from firmware_sim.simulator import Simulator
 from server.hardware import build_links

@@ -3,7 +3,7 @@ is never exceeded (DESIGN, "Site power"), and back."""
 
 from __future__ import annotations
 
-from drivers.maps.ac import MIN_CURRENT_A, PHASE_VOLTS, PHASES
+from drivers.devices.ac import MIN_CURRENT_A, PHASE_VOLTS, PHASES
 
 
 def rated_current_ma(name: str, rated_power_w: int, phases: int) -> int:

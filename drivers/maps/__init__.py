@@ -1,1 +1,0 @@
-"""Register maps of the supported devices, one data module per device kind (no pymodbus)."""
