@@ -31,9 +31,10 @@ sys.path.insert(0, str(ROOT))
 from pymodbus import FramerType  # noqa: E402
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient  # noqa: E402
 
+from drivers.devices.reference import REF_INPUT_COUNT  # noqa: E402
 from drivers.link import ModbusLink, parse_link  # noqa: E402
 from drivers.reference import ReferencePile  # noqa: E402
-from drivers.registers import REF_INPUT_COUNT, Table  # noqa: E402
+from drivers.registers import Table  # noqa: E402
 from firmware_sim.simulator import Simulator  # noqa: E402
 
 TARGET_RATIO = 0.9

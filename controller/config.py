@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
@@ -20,6 +21,8 @@ from controller.tariff import (
 )
 from controller.units import PRICE_UNITS_PER_YUAN
 from controller.values import Dispatch, FaultPolicy, Mode
+from drivers.device_kind import Metering
+from drivers.registry import device_keys, meter_kind, meter_names, pile_kind, pile_names
 
 MAX_POWER_KW = Decimal(1000)  # no pile built today delivers more than a megawatt
 MAX_PRICE_YUAN = Decimal(1000)
@@ -51,14 +54,19 @@ class PileConfig(NamedTuple):
     # How the station reaches it (the replay ignores these): "sim" is the simulator's pile model
     # in process; tcp://... and rtu://... are Modbus links (drivers.link_spec).
     link: str = "sim"
-    unit: int = 1  # Modbus unit id on the link
-    profile: str = "reference"  # or "evse-wb" (with an Eastron meter on meter_unit)
-    meter_unit: int | None = None
-    meter: str = "sdm630"  # or "sdm120"
-    phases: int = 3  # evse-wb
-    # reference: the pile stops a session by itself if no heartbeat comes for this long
+    unit: int = 1  # Modbus unit id on the link (by default, its device kind's)
+    profile: str = "reference"  # its device kind (drivers.registry, docs/devices.md)
+    # The device keys; each kind takes some of them (drivers.registry).
+    meter_unit: int | None = None  # its separate meter's unit id, if it has one
+    meter: str = "sdm630"  # that meter's kind
+    phases: int = 3  # a current-controlled pile's phases: power = current x 230 V x phases
+    # A pile with a watchdog stops a session by itself if no heartbeat comes for this long
     # (station seconds; 0 turns its watchdog off). The EVSE-WB-DIN has none (docs/reliability.md).
     watchdog_s: int = 10
+    # The link's quiet time before each transaction with the pile's devices and their answer
+    # timeout, real seconds; None: each device kind's own (its Timing).
+    pause_s: float | None = None
+    timeout_s: float | None = None
 
 
 class ClockSettings(NamedTuple):
@@ -382,14 +390,46 @@ def parse_piles(value: Any) -> tuple[PileConfig, ...]:
     return tuple(piles)
 
 
-PILE_KEYS = {"id", "name", "mode", "power_kw", "link", "unit", "profile", "meter_unit", "meter"}
-PILE_KEYS |= {"phases", "watchdog_s"}
+PILE_KEYS = {"id", "name", "mode", "power_kw", "link", "unit", "profile", "pause_s", "timeout_s"}
+PILE_KEYS |= set(device_keys())
+
+
+def _meter(table: dict[str, Any], where: str) -> str:
+    meter = table["meter"]
+    if not isinstance(meter, str) or meter_kind(meter) is None:
+        raise ConfigError(f"{where}.meter", f"{meter!r} is not one of {', '.join(meter_names())}")
+    return meter
+
+
+def _phases(table: dict[str, Any], where: str) -> int:
+    phases = _int(table, where, "phases", None, 1, 3)
+    if phases == 2:
+        raise ConfigError(f"{where}.phases", "must be 1 or 3")
+    return phases
+
+
+# How each device key is read, and what a pile of a kind that does not take it is told.
+_DEVICE_KEYS: dict[str, Callable[[dict[str, Any], str], Any]] = {
+    "meter_unit": lambda table, where: _int(table, where, "meter_unit", None, 1, 247),
+    "meter": _meter,
+    "phases": _phases,
+    "watchdog_s": lambda table, where: _int(table, where, "watchdog_s", None, 0, 0xFFFF),
+}
+_NOT_TAKEN = {
+    "meter_unit": "has its own meter and takes no separate one",
+    "meter": "has its own meter and takes no separate one",
+    "phases": "takes no phases",
+    "watchdog_s": "has no watchdog",
+}
+MAX_TCP_UNIT = 255  # Modbus TCP devices may use every unit id (KEBA answers as 255)
+MAX_RTU_UNIT = 247  # on a serial bus 1..247 (0 is broadcast)
 
 
 def _pile_link(
     table: dict[str, Any], where: str
-) -> tuple[str, int, str, int | None, str, int, int]:
-    """link, unit, profile, meter_unit, meter, phases, watchdog_s of one [[piles]] table."""
+) -> tuple[str, int, str, int | None, str, int, int, float | None, float | None]:
+    """link, unit, profile, meter_unit, meter, phases, watchdog_s, pause_s, timeout_s of one
+    [[piles]] table; the profile's keys and defaults come from the device registry."""
     link = table.get("link", "sim")
     if not isinstance(link, str):
         raise ConfigError(f"{where}.link", 'must be "sim", "tcp://HOST:PORT" or "rtu:///dev/PORT"')
@@ -400,27 +440,56 @@ def _pile_link(
             parse_link(link)
         except ValueError as exc:
             raise ConfigError(f"{where}.link", str(exc)) from None
-    unit = _int(table, where, "unit", 1, 1, 247)
     profile = table.get("profile", "reference")
-    if profile not in ("reference", "evse-wb"):
-        raise ConfigError(f"{where}.profile", f"{profile!r} is not one of reference, evse-wb")
-    meter_unit = _int(table, where, "meter_unit", None, 1, 247) if "meter_unit" in table else None
-    if profile == "evse-wb" and link != "sim" and meter_unit is None:
-        raise ConfigError(f"{where}.meter_unit", "an evse-wb pile needs the unit id of its meter")
+    kind = pile_kind(profile) if isinstance(profile, str) else None
+    if kind is None:
+        names = ", ".join(pile_names())
+        raise ConfigError(f"{where}.profile", f"{profile!r} is not one of {names}")
+    transport = link.partition("://")[0]
+    if link != "sim" and transport not in kind.transports:
+        over = " or ".join(f"{t}://" for t in sorted(kind.transports))
+        raise ConfigError(f"{where}.link", f"{_a(kind.name)} pile is reached over {over} only")
+    top = MAX_TCP_UNIT if transport == "tcp" else MAX_RTU_UNIT
+    unit = _int(table, where, "unit", kind.default_unit, 1, top)
+    given = {key: read(table, where) for key, read in _DEVICE_KEYS.items() if key in table}
+    for key in given:
+        if key not in kind.keys:
+            raise ConfigError(f"{where}.{key}", f"{_a(kind.name)} pile {_NOT_TAKEN[key]}")
+    device = {**PileConfig._field_defaults, **kind.keys, **given}
+    meter_unit = device["meter_unit"]
+    if kind.capabilities.metering is Metering.SEPARATE and link != "sim" and meter_unit is None:
+        raise ConfigError(
+            f"{where}.meter_unit", f"{_a(kind.name)} pile needs the unit id of its meter"
+        )
     if meter_unit is not None and meter_unit == unit:
         raise ConfigError(f"{where}.meter_unit", "must differ from the pile's own unit")
-    meter = table.get("meter", "sdm630")
-    if meter not in ("sdm630", "sdm120"):
-        raise ConfigError(f"{where}.meter", f"{meter!r} is not one of sdm630, sdm120")
-    phases = _int(table, where, "phases", 3, 1, 3)
-    if phases == 2:
-        raise ConfigError(f"{where}.phases", "must be 1 or 3")
-    watchdog_s = _int(
-        table, where, "watchdog_s", PileConfig._field_defaults["watchdog_s"], 0, 0xFFFF
+    pause_s = _seconds(table, where, "pause_s", 0, 10)
+    timeout_s = _seconds(table, where, "timeout_s", 0.01, 60)
+    return (
+        link,
+        unit,
+        kind.name,
+        meter_unit,
+        device["meter"],
+        device["phases"],
+        device["watchdog_s"],
+        pause_s,
+        timeout_s,
     )
-    if "watchdog_s" in table and profile != "reference":
-        raise ConfigError(f"{where}.watchdog_s", f"a {profile} pile has no watchdog")
-    return link, unit, profile, meter_unit, meter, phases, watchdog_s
+
+
+def _a(name: str) -> str:
+    """`name` with its article: "an evse-wb", "a keba-p30"."""
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
+def _seconds(table: dict[str, Any], where: str, key: str, lo: float, hi: float) -> float | None:
+    if key not in table:
+        return None
+    value = float(_to_decimal(table[key], _key(where, key)))
+    if not lo <= value <= hi:
+        raise ConfigError(_key(where, key), f"{value} s must be from {lo} to {hi}")
+    return value
 
 
 def parse_tariff(table: dict[str, Any]) -> Tariff:

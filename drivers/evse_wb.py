@@ -1,27 +1,34 @@
-"""Driver of the EVSE-WB-DIN (SimpleEVSE) charge controller (hardware notes 4b).
+"""Driver of the EVSE-WB-DIN (SimpleEVSE) charge controller (hardware notes 4b; its kind and
+register map: drivers.devices.evse_wb).
 
 It knows current, not power: the setpoint is amps (0 = disabled), power is estimated from the
-actual current, and the energy comes from its separate meter (drivers.sdm). It has no session
-energy limit and no watchdog register: the controller stops it at the amount.
+actual current, and the energy comes from its separate meter (drivers.devices.sdm). It has no
+session energy limit and no watchdog register: the controller stops it at the amount.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from drivers.contracts import PileState, PileStatus
 from drivers.device import LinkDevice
-from drivers.errors import BadResponse, NotSupported
-from drivers.link import ModbusLink
-from drivers.registers import (
+from drivers.device_kind import DeviceSettings
+from drivers.devices.evse_wb import (
     EVSE,
     EVSE_MIN_CURRENT_A,
     EVSE_STATUS_COUNT,
     EVSE_STATUS_START,
     EVSE_VOLTS,
+    KIND,
     EvseVehicleState,
-    Table,
     evse_rated_current_a,
-    field,
 )
+from drivers.errors import BadResponse, NotSupported
+from drivers.registers import Table, field
+
+if TYPE_CHECKING:
+    from drivers.link import ModbusLink
+
 
 _STATES = {
     EvseVehicleState.NOT_CONNECTED: PileState.NO_VEHICLE,
@@ -33,8 +40,8 @@ _STATES = {
 
 
 class EvseWbPile(LinkDevice):
-    has_energy_limit = False
-    has_watchdog = False
+    has_energy_limit = KIND.capabilities.energy_limit
+    has_watchdog = KIND.capabilities.watchdog
 
     def __init__(
         self,
@@ -93,3 +100,15 @@ class EvseWbPile(LinkDevice):
 
     async def set_watchdog(self, timeout_s: int) -> None:
         raise NotSupported(f"{self.name}: the EVSE-WB-DIN has no watchdog register")
+
+
+def build(link: ModbusLink, settings: DeviceSettings) -> EvseWbPile:
+    return EvseWbPile(
+        link,
+        settings.unit,
+        settings.name,
+        settings.power_w,
+        phases=settings.options["phases"],
+        pause_s=settings.timing.pause_s,
+        timeout_s=settings.timing.timeout_s,
+    )

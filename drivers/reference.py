@@ -1,4 +1,5 @@
-"""Driver of the station's reference pile (register map: drivers.registers.REF, docs/registers.md).
+"""Driver of the station's reference pile (its kind and register map: drivers.devices.reference,
+docs/registers.md §1).
 
 One input-register read gives state, power and the meter together, so a poll is one transaction.
 """
@@ -7,22 +8,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from drivers.contracts import PileState, PileStatus
 from drivers.device import LinkDevice
-from drivers.energy_guard import EnergyGuard
-from drivers.errors import BadResponse
-from drivers.link import ModbusLink
-from drivers.registers import (
+from drivers.device_kind import DeviceSettings
+from drivers.devices.reference import (
+    KIND,
     REF,
     REF_INPUT_COUNT,
     REF_MAGIC,
-    Kind,
     RefState,
-    Table,
-    encode,
-    field,
 )
+from drivers.energy_guard import EnergyGuard
+from drivers.errors import BadResponse
+from drivers.registers import Kind, Table, encode, field
+
+if TYPE_CHECKING:
+    from drivers.link import ModbusLink
+
 
 _STATES = {
     RefState.NO_VEHICLE: PileState.NO_VEHICLE,
@@ -44,8 +48,8 @@ _SETPOINT = REF["setpoint_w"].address
 class ReferencePile(LinkDevice):
     """A reference pile on a link, by unit id. It is its own meter."""
 
-    has_energy_limit = True
-    has_watchdog = True
+    has_energy_limit = KIND.capabilities.energy_limit
+    has_watchdog = KIND.capabilities.watchdog
 
     def __init__(
         self,
@@ -123,3 +127,15 @@ class ReferencePile(LinkDevice):
 
     async def set_watchdog(self, timeout_s: int) -> None:
         await self._write(REF["watchdog_s"].address, [timeout_s])
+
+
+def build(link: ModbusLink, settings: DeviceSettings) -> ReferencePile:
+    return ReferencePile(
+        link,
+        settings.unit,
+        settings.name,
+        settings.power_w,
+        clock=settings.clock,
+        pause_s=settings.timing.pause_s,
+        timeout_s=settings.timing.timeout_s,
+    )

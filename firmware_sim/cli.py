@@ -16,10 +16,14 @@ import sys
 import termios
 from collections.abc import Sequence
 
+from drivers.devices import reference
 from firmware_sim.simulator import Simulator
-from firmware_sim.spec import MAX_UNIT, PileSpec, Profile, parse_pile
+from firmware_sim.spec import MAX_UNIT, PileSpec, parse_pile
+from firmware_sim.twins import pile_names
 
 log = logging.getLogger(__name__)
+
+REFERENCE = reference.NAME  # what --count adds
 
 DEFAULT_COUNT_KW = 30.0
 
@@ -30,8 +34,10 @@ pile specs (--pile UNIT:PROFILE:KW[:OPTION]...):
   1:evse-wb:11:meter=2:sdm630       EVSE-WB-DIN on unit 1 (3 phases, 16 A), SDM630 on unit 2
   4:evse-wb:7.4:phases=1:meter=5:sdm120
                                     single-phase EVSE (32 A) with an SDM120 on unit 5
-  options: meter=UNIT, sdm630|sdm120, phases=1|3, noplug, meter_wh=WH (count at start),
-           watchdog=S (reference)
+  1:abb-terra-ac:11                 ABB Terra AC on unit 1 (32-bit registers, mA)
+  255:keba-p30:11                   KEBA KeContact P30 on unit 255 (Modbus TCP)
+  options: meter=UNIT, sdm630|sdm120 (evse-wb, abb-terra-ac), phases=1|3, noplug,
+           meter_wh=WH (count at start), watchdog=S (reference; keba-p30: its fail-safe)
 
 examples:
   pile-sim --tcp 127.0.0.1:5020 --pile 1:reference:30 --pile 2:reference:7
@@ -88,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pile-sim",
         description=(
-            "Simulated charging-pile firmware: reference piles, EVSE-WB-DIN controllers and\n"
-            "Eastron SDM meters, served over Modbus TCP and/or Modbus RTU, with fault injection\n"
-            "through an HTTP control channel (docs/simulator.md)."
+            "Simulated charging-pile firmware: reference piles, EVSE-WB-DIN controllers with\n"
+            "Eastron SDM meters, ABB Terra AC and KEBA KeContact P30 wallboxes, served over\n"
+            "Modbus TCP and/or Modbus RTU, with fault injection through an HTTP control channel\n"
+            "(docs/simulator.md)."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -137,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="UNIT:PROFILE:KW[:OPT]...",
-        help="a pile (repeatable); profiles: reference, evse-wb; see the spec examples below",
+        help=f"a pile (repeatable); profiles: {', '.join(pile_names())}; see the spec examples "
+        "below",
     )
     piles.add_argument(
         "--count",
@@ -185,7 +193,7 @@ def counted_piles(specs: Sequence[PileSpec], count: int, kw: float) -> list[Pile
     free = [u for u in range(1, MAX_UNIT + 1) if u not in taken][:count]
     if len(free) < count:
         raise ValueError(f"--count {count}: only {len(free)} unit ids (1..{MAX_UNIT}) are free")
-    return [PileSpec(u, Profile.REFERENCE, round(kw * 1000)) for u in free]
+    return [PileSpec(u, REFERENCE, round(kw * 1000)) for u in free]
 
 
 async def serve(args: argparse.Namespace, piles: list[PileSpec]) -> dict[str, object]:

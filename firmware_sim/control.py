@@ -16,13 +16,10 @@ import json
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from firmware_sim.faults import FaultError
 from firmware_sim.stream_server import StreamServer
-
-if TYPE_CHECKING:
-    from firmware_sim.simulator import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +35,22 @@ class HttpError(Exception):
         self.headers = headers or {}
 
 
+class Controls(Protocol):
+    """What the channel asks of the simulator (firmware_sim.simulator.Simulator has it)."""
+
+    def state(self) -> dict[str, object]: ...
+
+    def inject(self, unit: int, kind: str, **params: object) -> None: ...
+
+    def clear(self, unit: int, kind: str | None = None) -> None: ...
+
+    def plug(self, unit: int, plugged: bool) -> None: ...
+
+
 class ControlServer(StreamServer):
     quiet_errors = (*StreamServer.quiet_errors, asyncio.LimitOverrunError)
 
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: Controls) -> None:
         super().__init__()
         self.sim = sim
         self._routes: dict[str, dict[str, Callable[[Any], dict[str, object]]]] = {

@@ -1,4 +1,4 @@
-"""The EVSE-WB-DIN charge controller (map drivers.registers.EVSE, hardware notes 4b) on a PileModel.
+"""The EVSE-WB-DIN charge controller (drivers.devices.evse_wb, hardware notes 4b) on a PileModel.
 
 HR 1000 is the current setpoint in A: 0 disables (the session stops), a current from the
 minimum (HR 2002, default 6 A) up to the rated current enables charging at amps x 230 V x
@@ -9,14 +9,15 @@ There is no energy limit and no watchdog: the controller stops the pile itself.
 
 from __future__ import annotations
 
-from drivers.registers import (
+from drivers.devices.evse_wb import (
     EVSE,
     EVSE_MIN_CURRENT_A,
     EVSE_VOLTS,
+    NAME,
     EvseVehicleState,
-    Table,
     evse_rated_current_a,
 )
+from drivers.registers import Table
 from firmware_sim.modbus_pdu import ExceptionCode, ModbusError
 from firmware_sim.pile_model import PileModel, PileStatus
 from firmware_sim.register_file import MappedDevice, Value
@@ -39,7 +40,8 @@ _VEHICLE_STATES = {
 
 
 class EvseWbDevice(MappedDevice):
-    profile = "evse-wb"
+    profile = NAME
+    reports_energy = False  # its energy is counted by its separate meter
     apply_last = frozenset({"current_a"})
 
     def __init__(

@@ -51,6 +51,7 @@ class RegisterDevice(Protocol):
     """What a Modbus request needs from a simulated device (registers only, no framing)."""
 
     max_read_count: int
+    functions: frozenset[int]
 
     def read(self, table: Table, address: int, count: int) -> list[int]: ...
 
@@ -72,6 +73,8 @@ def handle_pdu(device: RegisterDevice, pdu: bytes) -> bytes:
 
 
 def _run(device: RegisterDevice, function: int, data: bytes) -> bytes:
+    if function not in device.functions:
+        raise ModbusError(ExceptionCode.ILLEGAL_FUNCTION, f"function {function} is not supported")
     if function in (FunctionCode.READ_HOLDING, FunctionCode.READ_INPUT):
         if len(data) != 4:
             raise ModbusError(ExceptionCode.ILLEGAL_DATA_VALUE, "a read request has 4 data bytes")

@@ -1,4 +1,4 @@
-"""The station's reference pile (map drivers.registers.REF, docs/registers.md §1) on a PileModel.
+"""The station's reference pile (drivers.devices.reference, docs/registers.md §1) on a PileModel.
 
 Sessions: `enable` reads 1 while a session is enabled and not over (charging, or waiting for
 the vehicle). The pile drops it to 0 by itself when the session reaches its limit (state 3,
@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import logging
 
-from drivers.registers import (
+from drivers.devices.reference import (
+    NAME,
     REF,
     REF_DEFAULT_WATCHDOG_S,
     REF_MAGIC,
     REF_MAP_VERSION,
     RefState,
-    Table,
 )
+from drivers.registers import Table
 from firmware_sim.clock import TICKS_PER_S, WH_TICKS
 from firmware_sim.faults import UnitFaults
 from firmware_sim.modbus_pdu import ExceptionCode, ModbusError
@@ -46,7 +47,7 @@ _STATES = {
 
 
 class ReferencePileDevice(MappedDevice):
-    profile = "reference"
+    profile = NAME
     apply_last = frozenset({"enable"})
 
     def __init__(

@@ -1,9 +1,10 @@
-"""A device's registers laid out from its register map (drivers.registers): reads, writes, checks.
+"""A device's registers laid out from its register map (drivers.devices): reads, writes, checks.
 
 A device subclass says what each named value is now (`values`), which new values it accepts
 (`check`) and what a write does (`apply`). This base turns register ranges into those names, so
 every profile answers addresses outside its map, partial writes of multi-register values and
-writes to read-only registers the same way.
+writes to read-only registers the same way. A subclass narrows what its device takes: the
+function codes, the registers a read may span, reads that must cover whole values.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from drivers.registers import Reg, Table, decode, encode, width
-from firmware_sim.modbus_pdu import MAX_READ_COUNT, ExceptionCode, ModbusError
+from firmware_sim.modbus_pdu import MAX_READ_COUNT, ExceptionCode, FunctionCode, ModbusError
+from firmware_sim.pile_model import PileModel
 
 Value = int | float
 
@@ -21,6 +23,11 @@ class MappedDevice:
 
     profile = ""
     max_read_count = MAX_READ_COUNT
+    functions: frozenset[int] = frozenset(FunctionCode)  # the function codes it answers
+    whole_values = False  # True: a read must start and end on a value's bounds
+    is_meter = False  # a separate meter (its pile is another unit)
+    reports_energy = True  # its registers show an energy counter: meter faults apply to it
+    model: PileModel  # the physics behind it
     # Values a multi-value write applies last, so that one FC16 of setpoint, limit and enable
     # starts the session with its setpoint and limit already in place.
     apply_last: frozenset[str] = frozenset()
@@ -46,6 +53,14 @@ class MappedDevice:
         """Carry out a write of `value` to `name` (already checked)."""
         raise NotImplementedError
 
+    def step(self, now_tick: int) -> None:
+        """Bring the device and its physics to now_tick."""
+        raise NotImplementedError
+
+    def snapshot(self) -> dict[str, object]:
+        """The device's state as the control channel shows it."""
+        raise NotImplementedError
+
     # -- register access ------------------------------------------------------------------
     def _slot(self, table: Table, address: int) -> tuple[str, int]:
         slot = self._slots.get((table, address))
@@ -59,6 +74,19 @@ class MappedDevice:
 
     def read(self, table: Table, address: int, count: int) -> list[int]:
         slots = [self._slot(table, a) for a in range(address, address + count)]
+        for (name, _), a in zip(slots, range(address, address + count), strict=True):
+            if not self.regmap[name].readable:
+                raise ModbusError(
+                    ExceptionCode.ILLEGAL_DATA_ADDRESS,
+                    f"unit {self.unit} ({self.profile}): register {a} ({name}) is write-only",
+                )
+        if self.whole_values:
+            last_name, last_index = slots[-1]
+            if slots[0][1] != 0 or last_index != width(self.regmap[last_name].kind) - 1:
+                raise ModbusError(
+                    ExceptionCode.ILLEGAL_DATA_ADDRESS,
+                    f"unit {self.unit} ({self.profile}): read {address}+{count} splits a value",
+                )
         values = self.values(table)
         words: dict[str, list[int]] = {}
         out = []

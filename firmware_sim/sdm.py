@@ -1,4 +1,4 @@
-"""Eastron SDM630 / SDM120 energy meters (map drivers.registers.SDM, hardware notes 4a).
+"""Eastron SDM630 / SDM120 energy meters (map drivers.devices.sdm, hardware notes 4a).
 
 The meter has its own unit id and meters the PileModel of its EVSE. Input registers only,
 IEEE-754 float32, high word first. Besides the shared map it answers the other per-phase
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 
-from drivers.registers import EVSE_VOLTS, SDM, Kind, MeterModel, Reg, Table
+from drivers.devices.ac import PHASE_VOLTS
+from drivers.devices.sdm import METER_NAMES, SDM, MeterModel
+from drivers.registers import Kind, Reg, Table
 from firmware_sim.clock import WH_TICKS
 from firmware_sim.faults import UnitFaults
 from firmware_sim.pile_model import PileModel
@@ -45,6 +47,7 @@ SDM630_MAP = SDM | SDM630_EXTRA
 
 class SdmMeterDevice(MappedDevice):
     max_read_count = SDM_MAX_READ_COUNT
+    is_meter = True
 
     def __init__(
         self,
@@ -59,7 +62,7 @@ class SdmMeterDevice(MappedDevice):
         if meter_model is MeterModel.SDM120 and phases != 1:
             raise ValueError(f"unit {unit}: the SDM120 is a single-phase meter (phases=1)")
         super().__init__(unit, SDM630_MAP if meter_model is MeterModel.SDM630 else SDM120_MAP)
-        self.profile = f"sdm{int(meter_model)}"
+        self.profile = METER_NAMES[meter_model]
         self.model = model
         self.faults = faults
         self.meter_model = meter_model
@@ -77,10 +80,10 @@ class SdmMeterDevice(MappedDevice):
             return {}
         power_w = float(self.model.power_w)
         phase_power_w = power_w / self.phases
-        phase_current_a = phase_power_w / EVSE_VOLTS
+        phase_current_a = phase_power_w / PHASE_VOLTS
         meter_wh = self.reported_meter_wh()
         values: dict[str, Value] = {
-            "voltage_v": float(EVSE_VOLTS),
+            "voltage_v": float(PHASE_VOLTS),
             "current_a": phase_current_a,
             "power_l1_w": phase_power_w,
             "power_w": power_w,
@@ -91,8 +94,8 @@ class SdmMeterDevice(MappedDevice):
         if self.meter_model is MeterModel.SDM630:
             on_l23 = self.phases == 3  # a single-phase pile draws on L1 only
             values |= {
-                "voltage_l2_v": float(EVSE_VOLTS),
-                "voltage_l3_v": float(EVSE_VOLTS),
+                "voltage_l2_v": float(PHASE_VOLTS),
+                "voltage_l3_v": float(PHASE_VOLTS),
                 "current_l2_a": phase_current_a if on_l23 else 0.0,
                 "current_l3_a": phase_current_a if on_l23 else 0.0,
                 "power_l2_w": phase_power_w if on_l23 else 0.0,

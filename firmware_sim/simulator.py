@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from firmware_sim.clock import TICKS_PER_S, WH_TICKS, SimClock
 from firmware_sim.control import ControlServer
-from firmware_sim.evse_wb import EvseWbDevice
 from firmware_sim.faults import (
     METER_KINDS,
     FaultError,
@@ -27,15 +26,15 @@ from firmware_sim.faults import (
 )
 from firmware_sim.modbus_pdu import Answer, ExceptionCode, exception_pdu, handle_pdu
 from firmware_sim.pile_model import PileModel
-from firmware_sim.reference import ReferencePileDevice
+from firmware_sim.register_file import MappedDevice
 from firmware_sim.rtu import RtuServer, open_pty, open_serial
-from firmware_sim.sdm import SdmMeterDevice
-from firmware_sim.spec import PileSpec, Profile, parse_pile
+from firmware_sim.spec import PileSpec, parse_pile
 from firmware_sim.tcp import TcpServer
+from firmware_sim.twins import make_meter, twin_of
 
 log = logging.getLogger(__name__)
 
-Device = ReferencePileDevice | EvseWbDevice | SdmMeterDevice
+Device = MappedDevice
 
 
 @dataclass
@@ -48,12 +47,12 @@ class Unit:
 
     @property
     def is_pile(self) -> bool:
-        return not isinstance(self.device, SdmMeterDevice)
+        return not self.device.is_meter
 
     @property
     def has_meter(self) -> bool:
         """Its registers report an energy counter (meter faults apply)."""
-        return not isinstance(self.device, EvseWbDevice)
+        return self.device.reports_energy
 
 
 class Simulator:
@@ -83,36 +82,17 @@ class Simulator:
         self.control_servers: list[ControlServer] = []
 
     def _add(self, spec: PileSpec, auto_plug_default: bool) -> None:
+        twin = twin_of(spec)
         for unit in spec.units:
             if unit in self.units:
                 raise ValueError(f"unit {unit} is taken twice (units must differ on one bus)")
         auto_plug = auto_plug_default if spec.auto_plug is None else spec.auto_plug
         model = PileModel(spec.power_w, TICKS_PER_S, meter=spec.meter_wh * WH_TICKS)
         faults = UnitFaults()
-        pile: Device
-        if spec.profile is Profile.REFERENCE:
-            pile = ReferencePileDevice(
-                spec.unit, model, faults, auto_plug=auto_plug, watchdog_s=spec.watchdog_s
-            )
-        else:
-            pile = EvseWbDevice(
-                spec.unit,
-                model,
-                phases=spec.phases,
-                auto_plug=auto_plug,
-                meter_unit=spec.meter_unit,
-            )
-        self.units[spec.unit] = Unit(pile, faults, spec)
+        self.units[spec.unit] = Unit(twin.make(spec, model, faults, auto_plug), faults, spec)
         if spec.meter_unit is not None:
             meter_faults = UnitFaults()
-            meter = SdmMeterDevice(
-                spec.meter_unit,
-                model,
-                meter_faults,
-                meter_model=spec.meter_model,
-                phases=spec.phases,
-                pile_unit=spec.unit,
-            )
+            meter = make_meter(spec, model, meter_faults)
             self.units[spec.meter_unit] = Unit(meter, meter_faults, spec)
 
     # -- time and physics ---------------------------------------------------------------

@@ -1,36 +1,51 @@
-"""Builds each configured pile's drivers from its `link`, `unit` and `profile` settings."""
+"""Builds each configured pile's drivers from its `link`, `unit` and `profile` settings, through
+the device registry (drivers.registry)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from controller.config import Config
+from controller.config import Config, PileConfig
 from controller.live import PileLink
-from drivers.evse_wb import EvseWbPile
+from drivers.device_kind import DeviceSettings, Timing
 from drivers.link import LinkPool
-from drivers.reference import ReferencePile
-from drivers.registers import MeterModel
-from drivers.sdm import SdmMeter
-from drivers.sim_pile import SimPile
+from drivers.registry import meter_kind, pile_kind
+from firmware_sim.in_process import SimPile
 
 
 def build_links(config: Config, clock: Callable[[], float], pool: LinkPool) -> dict[int, PileLink]:
     """pile id -> its drivers. Piles on one bus share one link (LinkPool)."""
     links: dict[int, PileLink] = {}
     for p in config.piles:
-        if p.link == "sim":
+        if p.link == "sim":  # the simulator's pile model in process: no wire, no device kind
             links[p.id] = PileLink(SimPile(p.name, p.power_w, clock))
             continue
         link = pool.get(p.link)
-        if p.profile == "reference":
-            links[p.id] = PileLink(ReferencePile(link, p.unit, p.name, p.power_w, clock=clock))
-        else:
-            assert p.meter_unit is not None  # the configuration checked it
-            model = MeterModel.SDM120 if p.meter == "sdm120" else MeterModel.SDM630
-            links[p.id] = PileLink(
-                EvseWbPile(link, p.unit, p.name, p.power_w, phases=p.phases),
-                SdmMeter(
-                    link, p.meter_unit, f"{p.name} meter", p.power_w, model=model, clock=clock
-                ),
-            )
+        kind = pile_kind(p.profile)
+        assert kind is not None  # the configuration checked it
+        options = {key: getattr(p, key) for key in kind.keys}
+        pile = kind.build(link, settings(p, kind.timing, p.unit, p.name, clock, options))
+        meter = None
+        if p.meter_unit is not None:  # a separate meter (the configuration checked the kind)
+            meter_of = meter_kind(p.meter)
+            assert meter_of is not None
+            meter_name = f"{p.name} meter"
+            meter_settings = settings(p, meter_of.timing, p.meter_unit, meter_name, clock, {})
+            meter = meter_of.build(link, meter_settings)
+        links[p.id] = PileLink(pile, meter)
     return links
+
+
+def settings(
+    p: PileConfig,
+    timing: Timing,
+    unit: int,
+    name: str,
+    clock: Callable[[], float],
+    options: dict[str, object],
+) -> DeviceSettings:
+    """What a device with `timing` on pile `p` is built from: the pile's own `pause_s` and
+    `timeout_s` where it sets them (they apply to its meter too), the device kind's otherwise."""
+    pause_s = timing.pause_s if p.pause_s is None else p.pause_s
+    timeout_s = timing.timeout_s if p.timeout_s is None else p.timeout_s
+    return DeviceSettings(name, unit, p.power_w, options, Timing(pause_s, timeout_s), clock)

@@ -12,9 +12,9 @@ from controller.door import Door, PlaceChanged, Progress, Refused, StreamEvent
 from controller.events import Called, ChargingStarted, Done, PileChanged, Queued, SessionEnded
 from controller.live import ControlLoop, PileLink
 from controller.values import Mode, PileState
-from drivers.sim_pile import SimPile
+from firmware_sim.in_process import SimPile
 from tests.controller.harness import FAST, pile
-from tests.firmware_sim.conftest import FakeClock
+from tests.firmware_sim.fakes import FakeClock
 
 SIX = 6 * 3600  # 06:00, valley price (RULES §6): 0.4 yuan/kWh, service 0.8 yuan/kWh
 

@@ -17,10 +17,10 @@ from controller.ledger import Ledger, bill_user_id
 from controller.live import ControlLoop, PileLink
 from controller.storage import DATABASE_FILENAME, AsyncStorage
 from controller.values import Mode
-from drivers.sim_pile import SimPile
+from firmware_sim.in_process import SimPile
 from server.accounts import Accounts, load_secret
 from tests.controller.harness import pile
-from tests.firmware_sim.conftest import FakeClock
+from tests.firmware_sim.fakes import FakeClock
 
 
 @pytest.mark.asyncio

@@ -19,10 +19,10 @@ from controller.live import ControlLoop, PileLink
 from controller.values import PileState as RulesState
 from drivers.link import ModbusLink, parse_link
 from drivers.reference import ReferencePile
-from drivers.sim_pile import SimPile
+from firmware_sim.in_process import SimPile
 from firmware_sim.simulator import Simulator
 from tests.controller.harness import FAST, pile
-from tests.firmware_sim.conftest import FakeClock
+from tests.firmware_sim.fakes import FakeClock
 
 SIX = 6 * 3600  # the clock reads seconds since midnight: 06:00, valley price (RULES §6)
 VALLEY, SERVICE = Fraction(4, 10), Fraction(8, 10)

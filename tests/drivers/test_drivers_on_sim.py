@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 
 from drivers.contracts import PileState
+from drivers.devices.sdm import MeterModel
 from drivers.errors import (
     BadReading,
     DeviceRefused,
@@ -17,48 +16,9 @@ from drivers.errors import (
     RetryableError,
 )
 from drivers.evse_wb import EvseWbPile
-from drivers.link import ModbusLink, parse_link
 from drivers.reference import ReferencePile
-from drivers.registers import MeterModel
 from drivers.sdm import SdmMeter
-from firmware_sim.simulator import Simulator
-from tests.firmware_sim.conftest import FakeClock
-
-
-class Bench:
-    """A simulator on a fake clock, and the links the test opened to it."""
-
-    def __init__(self) -> None:
-        self.clock = FakeClock()
-        self.sims: list[Simulator] = []
-        self.links: list[ModbusLink] = []
-
-    def sim(self, *piles: str) -> Simulator:
-        sim = Simulator(list(piles), clock=self.clock)
-        self.sims.append(sim)
-        return sim
-
-    async def tcp(self, sim: Simulator, timeout_s: float = 0.5) -> ModbusLink:
-        host, port = await sim.start_tcp("127.0.0.1", 0)
-        link = ModbusLink(parse_link(f"tcp://{host}:{port}?timeout={timeout_s}"))
-        self.links.append(link)
-        return link
-
-    async def rtu(self, sim: Simulator, timeout_s: float = 0.5) -> ModbusLink:
-        path = await sim.start_pty()
-        link = ModbusLink(parse_link(f"rtu://{path}?baudrate=9600&timeout={timeout_s}"))
-        self.links.append(link)
-        return link
-
-
-@pytest_asyncio.fixture
-async def bench() -> AsyncIterator[Bench]:
-    b = Bench()
-    yield b
-    for link in b.links:
-        await link.close()
-    for sim in b.sims:
-        await sim.stop()
+from tests.drivers.sim_bench import Bench
 
 
 @pytest.mark.asyncio

@@ -121,6 +121,7 @@ class PileConf:
     profile: str = "reference"
     meter_unit: int | None = None
     watchdog_s: int | None = WATCHDOG_S  # None: the station's default (evse-wb has none)
+    pause_s: float | None = None  # None: the device kind's own
 
 
 def _toml_value(value: object) -> str:
@@ -176,6 +177,8 @@ def station_toml(
             table["meter_unit"] = p.meter_unit
         if p.watchdog_s is not None:
             table["watchdog_s"] = p.watchdog_s
+        if p.pause_s is not None:
+            table["pause_s"] = p.pause_s
         lines += ["", "[[piles]]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"
 

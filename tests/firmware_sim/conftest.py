@@ -1,37 +1,21 @@
-"""Shared pieces of the simulator tests: an injected clock, served simulators, raw frames."""
+"""Fixtures of the simulator tests: an injected clock and served simulators (the fakes
+themselves are in tests/firmware_sim/fakes.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 from pymodbus.client import AsyncModbusTcpClient
 
 from firmware_sim.simulator import Simulator
-
-
-class FakeClock:
-    """A time source the test moves by hand: nothing sleeps on wall time."""
-
-    def __init__(self) -> None:
-        self.now_s = 0.0
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
+from tests.firmware_sim.fakes import FakeClock, ServeTcp
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-ServeTcp = Callable[..., Awaitable[AsyncModbusTcpClient]]
 
 
 @pytest_asyncio.fixture
@@ -54,17 +38,3 @@ async def serve_tcp() -> AsyncIterator[ServeTcp]:
         client.close()
     for sim in sims:
         await sim.stop()
-
-
-def mbap(transaction: int, unit: int, pdu: bytes) -> bytes:
-    """A Modbus TCP request frame."""
-    return struct.pack(">HHHB", transaction, 0, len(pdu) + 1, unit) + pdu
-
-
-async def read_mbap(reader: asyncio.StreamReader, timeout: float = 1.0) -> tuple[int, int, bytes]:
-    """(transaction id, unit id, PDU) of the next Modbus TCP frame."""
-    header = await asyncio.wait_for(reader.readexactly(7), timeout)
-    transaction, protocol, length, unit = struct.unpack(">HHHB", header)
-    assert protocol == 0
-    pdu = await asyncio.wait_for(reader.readexactly(length - 1), timeout)
-    return transaction, unit, pdu

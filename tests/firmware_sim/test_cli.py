@@ -15,7 +15,8 @@ import pytest
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
-from drivers.registers import REF_MAGIC, Kind, decode
+from drivers.devices.reference import REF_MAGIC
+from drivers.registers import Kind, decode
 from firmware_sim.cli import main
 
 

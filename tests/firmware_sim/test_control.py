@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from drivers.registers import REF, field
+from drivers.devices.reference import REF
+from drivers.registers import field
 from firmware_sim.simulator import Simulator
-from tests.firmware_sim.conftest import FakeClock, ServeTcp
+from tests.firmware_sim.fakes import FakeClock, ServeTcp
 
 PILES = ["1:reference:36:watchdog=0", "2:evse-wb:11:meter=3:sdm630"]
 

@@ -10,10 +10,12 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
-from drivers.registers import EVSE, REF, Kind, RefState, decode, field
+from drivers.devices.evse_wb import EVSE
+from drivers.devices.reference import REF, RefState
+from drivers.registers import Kind, decode, field
 from firmware_sim.faults import FaultError
 from firmware_sim.simulator import Simulator
-from tests.firmware_sim.conftest import FakeClock, ServeTcp, mbap, read_mbap
+from tests.firmware_sim.fakes import FakeClock, ServeTcp, mbap, read_mbap
 
 PILES = ["1:reference:36:watchdog=0", "2:evse-wb:11:meter=3:sdm630"]
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
-from drivers.registers import REF, REF_INPUT_COUNT, Kind, RefState, encode, field
+from drivers.devices.reference import REF, REF_INPUT_COUNT, RefState
+from drivers.registers import Kind, encode, field
 from firmware_sim.clock import SimClock
 from firmware_sim.simulator import Simulator
-from tests.firmware_sim.conftest import FakeClock, ServeTcp
+from tests.firmware_sim.fakes import FakeClock, ServeTcp
 
 
 async def inputs(client: AsyncModbusTcpClient, unit: int = 1) -> dict[str, int]:

@@ -14,10 +14,12 @@ from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ModbusIOException
 
-from drivers.registers import EVSE, REF, REF_MAGIC, Kind, RefState, decode, field
+from drivers.devices.evse_wb import EVSE
+from drivers.devices.reference import REF, REF_MAGIC, RefState
+from drivers.registers import Kind, decode, field
 from firmware_sim.rtu import with_crc
 from firmware_sim.simulator import Simulator
-from tests.firmware_sim.conftest import FakeClock
+from tests.firmware_sim.fakes import FakeClock
 
 PILES = ["1:reference:30", "3:evse-wb:11:meter=4:sdm630", "6:reference:7"]
 

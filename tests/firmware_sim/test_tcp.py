@@ -7,23 +7,12 @@ import struct
 
 import pytest
 
-from drivers.registers import (
-    EVSE,
-    EVSE_STATUS_COUNT,
-    EVSE_STATUS_START,
-    REF,
-    REF_INPUT_COUNT,
-    REF_MAGIC,
-    SDM,
-    EvseVehicleState,
-    Kind,
-    RefState,
-    decode,
-    encode,
-    field,
-)
+from drivers.devices.evse_wb import EVSE, EVSE_STATUS_COUNT, EVSE_STATUS_START, EvseVehicleState
+from drivers.devices.reference import REF, REF_INPUT_COUNT, REF_MAGIC, RefState
+from drivers.devices.sdm import SDM
+from drivers.registers import Kind, decode, encode, field
 from firmware_sim.simulator import Simulator
-from tests.firmware_sim.conftest import FakeClock, ServeTcp, mbap, read_mbap
+from tests.firmware_sim.fakes import FakeClock, ServeTcp, mbap, read_mbap
 
 
 def f32(regs: list[int]) -> float:

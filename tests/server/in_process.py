@@ -11,7 +11,7 @@ from pathlib import Path
 from controller.config import Config
 from controller.live import PileLink
 from controller.storage import AsyncStorage
-from drivers.sim_pile import SimPile
+from firmware_sim.in_process import SimPile
 from server.accounts import Accounts
 from server.composition import Parts
 from server.service import Service

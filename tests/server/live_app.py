@@ -26,7 +26,7 @@ from controller.values import Mode
 from server.accounts import Accounts, load_secret
 from server.hub import Hub
 from tests.controller.harness import pile
-from tests.firmware_sim.conftest import FakeClock
+from tests.firmware_sim.fakes import FakeClock
 from tests.server.in_process import in_process
 
 TZ = timezone(timedelta(hours=8))

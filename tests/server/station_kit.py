@@ -23,7 +23,7 @@ from controller.storage import AsyncStorage
 from controller.values import Mode
 from server.accounts import Accounts, LoginThrottle
 from tests.controller.harness import pile
-from tests.firmware_sim.conftest import FakeClock
+from tests.firmware_sim.fakes import FakeClock
 from tests.server.in_process import in_process
 
 KEY = b"k" * 32

@@ -33,7 +33,7 @@ from server.accounts import Accounts, load_secret
 from server.admin_reports import CSV_COLUMNS
 from server.app import AppContext, make_app
 from tests.controller.harness import pile
-from tests.firmware_sim.conftest import FakeClock
+from tests.firmware_sim.fakes import FakeClock
 from tests.server.in_process import in_process
 
 TZ = timezone(timedelta(hours=8))  # the station's zone: days start at 16:00 UTC

@@ -20,7 +20,7 @@ from controller.values import Mode
 from server.accounts import Accounts
 from server.hub import Hub
 from tests.controller.harness import pile
-from tests.firmware_sim.conftest import FakeClock
+from tests.firmware_sim.fakes import FakeClock
 from tests.server.in_process import in_process
 
 SIX = 6 * 3600  # 06:00: valley price

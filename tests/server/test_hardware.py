@@ -11,10 +11,13 @@ from controller.config import parse_config
 from controller.events import Event, SessionEnded
 from controller.live import ControlLoop
 from controller.values import Mode
+from drivers.abb_terra_ac import AbbTerraAcPile
 from drivers.evse_wb import EvseWbPile
+from drivers.keba_p30 import KebaP30Pile
 from drivers.link import LinkPool
 from drivers.reference import ReferencePile
-from drivers.sim_pile import SimPile
+from drivers.sdm import SdmMeter
+from firmware_sim.in_process import SimPile
 from firmware_sim.simulator import Simulator
 from server.hardware import build_links
 
@@ -76,3 +79,39 @@ async def test_configured_modbus_piles_charge_under_the_running_loop() -> None:
     # what the meter counted by then, at most a poll's worth more (10.35 kW * 2 s = 6 Wh).
     assert v2.pile_name == "W"
     assert 3000 <= loop.units.wh_floor(v2.energy) <= 3000 + 50
+
+
+def test_each_device_gets_its_kinds_timing_unless_its_pile_sets_its_own() -> None:
+    tcp = "tcp://127.0.0.1:1"  # never connected: building sends nothing
+    rtu = "rtu:///dev/ttyUSB0?baudrate=9600&pause=0.05"
+    base = {"mode": "common", "power_kw": 11}
+    config = parse_config(
+        {
+            "piles": [
+                {**base, "id": 1, "name": "K", "link": tcp, "profile": "keba-p30"},
+                {
+                    **base,
+                    "id": 2,
+                    "name": "W",
+                    "link": rtu,
+                    "profile": "evse-wb",
+                    "meter_unit": 2,
+                    "pause_s": 0.2,
+                    "timeout_s": 0.3,
+                },
+                {**base, "id": 3, "name": "A", "link": rtu, "unit": 3, "profile": "abb-terra-ac"},
+            ]
+        }
+    )
+    links = build_links(config, lambda: 0.0, LinkPool())
+    keba, evse, abb = links[1].pile, links[2].pile, links[3].pile
+    assert isinstance(keba, KebaP30Pile) and isinstance(abb, AbbTerraAcPile)
+    # The KEBA's own pause (0.5 s between requests, hardware notes 4b) and unit 255.
+    assert (keba.unit, keba.pause_s, keba.timeout_s) == (255, 0.5, None)
+    meter = links[2].meter
+    assert isinstance(evse, EvseWbPile) and isinstance(meter, SdmMeter)
+    assert (evse.pause_s, evse.timeout_s) == (meter.pause_s, meter.timeout_s) == (0.2, 0.3)
+    # No pause of its own: the link's `pause` (0.05 s before every transaction) is its floor.
+    assert (abb.pause_s, abb.timeout_s, abb.link.spec.pause_s) == (0.0, None, 0.05)
+    assert links[3].meter is None  # it counts its own sessions
+    assert abb.link is evse.link

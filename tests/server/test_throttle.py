@@ -14,7 +14,7 @@ import server.accounts
 from controller.storage import AsyncStorage
 from server.accounts import AccountError, Accounts, LoginThrottle
 from server.throttle import address_key
-from tests.firmware_sim.conftest import FakeClock
+from tests.firmware_sim.fakes import FakeClock
 from tests.server.station_kit import KEY, PASSWORD, Station, running_station
 
 

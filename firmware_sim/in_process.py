@@ -1,7 +1,8 @@
 """The `sim` link: a pile and its meter as the simulator's pile model, in process, no wire.
 
-The same Pile and Meter contracts as the Modbus drivers, so the control loop cannot tell; the
-physics is firmware_sim's one pile model, stepped by the station's clock.
+The same Pile and Meter contracts as the Modbus drivers (drivers.contracts), so the control loop
+cannot tell; the physics is the simulator's one pile model, stepped by the station's clock. It
+lives with the simulator, so that the drivers never reach into it.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ from collections.abc import Callable
 
 from drivers.contracts import PileState, PileStatus
 from drivers.errors import NotSupported
+from firmware_sim.clock import TICKS_PER_S, WH_TICKS
 from firmware_sim.pile_model import PileModel
 from firmware_sim.pile_model import PileStatus as ModelStatus
-
-TICKS_PER_S = 1000
-WH = 3600 * TICKS_PER_S  # watt-ticks in one Wh
 
 _STATES = {
     ModelStatus.NO_VEHICLE: PileState.NO_VEHICLE,
@@ -58,7 +57,7 @@ class SimPile:
         model = self._step()
         model.setpoint_w = min(setpoint_w, self.rated_power_w)
         if model.status is not ModelStatus.CHARGING:
-            model.start_session(model.now_tick, None if limit_wh is None else limit_wh * WH)
+            model.start_session(model.now_tick, None if limit_wh is None else limit_wh * WH_TICKS)
 
     async def stop(self) -> None:
         model = self._step()
