@@ -32,8 +32,8 @@ from tornado.httpclient import AsyncHTTPClient  # noqa: E402
 from tornado.testing import bind_unused_port  # noqa: E402
 
 from controller.storage import DATABASE_FILENAME, AsyncStorage  # noqa: E402
-from server.accounts import Accounts, load_secret  # noqa: E402
-from server.app import AppContext, make_app, make_server  # noqa: E402
+from server.accounts.accounts import Accounts, load_secret  # noqa: E402
+from server.http.app import AppContext, make_app, make_server  # noqa: E402
 
 BILLS_PER_USER = 100
 TARGET_P99_MS = 10.0

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from tornado.websocket import WebSocketClientConnection, websocket_connect  # noqa: E402
 
 from controller.storage import DATABASE_FILENAME, AsyncStorage  # noqa: E402
-from server.accounts import Accounts, load_secret  # noqa: E402
+from server.accounts.accounts import Accounts, load_secret  # noqa: E402
 
 CONFIG = """
 [station]

@@ -17,7 +17,7 @@ from controller.storage import Storage, _unavailable_as_retryable
 from controller.storage_schema import Role, utc_us
 
 # Stored in place of a removed user's password hash: in no known format, so it matches nothing
-# (server.accounts also refuses removed users before looking at it).
+# (server.accounts.accounts also refuses removed users before looking at it).
 REMOVED_HASH = "!removed"
 
 
@@ -25,7 +25,7 @@ REMOVED_HASH = "!removed"
 class TokenHolder:
     """What a token is checked against. A removed user is kept too, with the generation their
     removal gave them: of two views of a user, the one with the higher generation is the newer
-    (server.user_directory), and a removal must win over any view from before it."""
+    (server.accounts.user_directory), and a removal must win over any view from before it."""
 
     id: int
     username: str

@@ -2,7 +2,7 @@
 
 Each command imports only what it uses. `replay` reads its arguments without argparse and imports
 the replay alone: no asyncio, Tornado, pymodbus or peewee (docs/performance.md, "Replay
-start-up"). The other commands live in server.commands, imported when one of them runs.
+start-up"). The other commands live in server.commands.station, imported when one of them runs.
 """
 
 from __future__ import annotations
@@ -90,10 +90,10 @@ def _replay_namespace(args: argparse.Namespace) -> int:
 
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    """server.commands' handler `name`, imported when its command runs (it imports asyncio)."""
+    """The handler `name` of server.commands.station, imported when its command runs (asyncio)."""
 
     def run(args: argparse.Namespace) -> int:
-        from server import commands
+        from server.commands import station as commands
 
         handler: Callable[[argparse.Namespace], int] = getattr(commands, name)
         return handler(args)

@@ -15,7 +15,7 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.server.serve_process import SCRIPT
+from tests.kits.serve_process import SCRIPT
 from tests.web.cars import ApiCar
 from tests.web.conftest import (
     FAST_AND_COMMON,
