@@ -33,7 +33,8 @@ from tornado.testing import bind_unused_port  # noqa: E402
 
 from controller.storage import DATABASE_FILENAME, AsyncStorage  # noqa: E402
 from server.accounts.accounts import Accounts, load_secret  # noqa: E402
-from server.http.app import AppContext, make_app, make_server  # noqa: E402
+from server.http.app import make_app, make_server  # noqa: E402
+from server.http.handler import AppContext  # noqa: E402
 
 BILLS_PER_USER = 100
 TARGET_P99_MS = 10.0

@@ -31,7 +31,8 @@ from server.assembly.hardware import build_links
 from server.assembly.sd_notify import Notifier
 from server.driver_api.hub import Hub, utc_now
 from server.http import log_redaction
-from server.http.app import AppContext, make_app, make_server
+from server.http.app import make_app, make_server
+from server.http.handler import AppContext
 
 if TYPE_CHECKING:
     from server.metrics.metrics import StationMetrics

@@ -26,7 +26,8 @@ from controller.values import Mode
 from drivers.sim_pile import SimPile
 from server.accounts.accounts import Accounts, load_secret
 from server.driver_api.hub import Hub
-from server.http.app import AppContext, make_app
+from server.http.app import make_app
+from server.http.handler import AppContext
 from tests.controller.harness import pile
 from tests.firmware_sim.conftest import FakeClock
 

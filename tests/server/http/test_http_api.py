@@ -20,7 +20,8 @@ from controller.billing import Bill, EndReason
 from controller.storage import AsyncStorage
 from controller.units import Units
 from server.accounts.accounts import Accounts, load_secret
-from server.http.app import AppContext, make_app
+from server.http.app import make_app
+from server.http.handler import AppContext
 
 BENCH_CODE = "bench-code-1234"
 UNITS = Units.for_powers([30_000, 7000])

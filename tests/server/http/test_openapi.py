@@ -8,7 +8,8 @@ from unittest.mock import sentinel
 import yaml
 from openapi_spec_validator import validate
 
-from server.http.app import AppContext, make_app
+from server.http.app import make_app
+from server.http.handler import AppContext
 
 SPEC = Path(__file__).resolve().parents[3] / "docs" / "openapi.yaml"
 

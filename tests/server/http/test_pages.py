@@ -17,7 +17,8 @@ from tornado.testing import bind_unused_port
 
 from controller.storage import AsyncStorage
 from server.accounts.accounts import Accounts, load_secret
-from server.http.app import AppContext, make_app
+from server.http.app import make_app
+from server.http.handler import AppContext
 from server.http.pages import WEB_ROOT, page_routes
 from tests.kits.live_app import TZ, LiveApp, live_app
 
