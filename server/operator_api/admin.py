@@ -19,12 +19,10 @@ from typing import Any
 from controller.billing import Bill
 from controller.door import Door, PileView, Refused, RequestView
 from controller.storage import StorageError
-from controller.units import round_half_up
 from server.accounts.accounts import Claims
 from server.driver_api.bills_view import stamp
-from server.driver_api.hub import Hub
-from server.http.app import ApiHandler
 from server.http.errors import ApiError
+from server.http.handler import ApiHandler
 from server.operator_api.admin_reports import (
     FIRST_DATE,
     LAST_DATE,
@@ -36,6 +34,7 @@ from server.operator_api.admin_reports import (
     period_days,
     report,
 )
+from server.operator_api.views import car_view, pile_view
 
 log = logging.getLogger(__name__)
 
@@ -135,41 +134,6 @@ class AdminHandler(ApiHandler):
         del shown["sessions"]
         user = names.get(bill.car, bill.car)
         return {"username": user, "queueNo": bill.queue_no, "reason": bill.reason.value, **shown}
-
-
-def car_view(
-    req: RequestView, names: dict[str, str], wall_now: datetime, tz: Any
-) -> dict[str, Any]:
-    """A car as the operator sees it (the answers of /admin/piles and /admin/queues, and the
-    operators' live feed)."""
-    waited_s = req.waited_s
-    capacity = None if req.capacity_kwh is None else float(round_half_up(req.capacity_kwh, 2))
-    return {
-        "username": names.get(req.car, req.car),
-        **Hub.state(req),
-        "capacity": capacity,
-        "queuedAt": stamp(wall_now - timedelta(seconds=float(waited_s)), tz),
-        "waitedSeconds": int(round_half_up(waited_s, 0)),
-    }
-
-
-def pile_view(pile: PileView, names: dict[str, str], wall_now: datetime, tz: Any) -> dict[str, Any]:
-    """A pile as /admin/piles shows it: state, totals since start-up, queue (RULES §8)."""
-    return {
-        "stationId": pile.id,
-        "name": pile.name,
-        "mode": pile.mode.value,
-        "powerKw": pile.power_w / 1000,
-        "state": pile.state.value,
-        **amounts(
-            pile.sessions,
-            pile.charging_h,
-            pile.energy_kwh,
-            pile.charge_fee_yuan,
-            pile.service_fee_yuan,
-        ),
-        "queue": [car_view(req, names, wall_now, tz) for req in pile.queue],
-    }
 
 
 class PilesHandler(AdminHandler):

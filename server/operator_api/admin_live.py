@@ -29,7 +29,7 @@ from controller.units import round_half_up
 from server.accounts.accounts import AccountError, Claims
 from server.driver_api.bills_view import shown
 from server.http.log_redaction import SafeExceptionLog
-from server.operator_api.admin import car_view, pile_view
+from server.operator_api.views import car_view, pile_view
 
 log = logging.getLogger(__name__)
 
