@@ -2,7 +2,7 @@
 
 Each command imports only what it uses. `replay` reads its arguments without argparse and imports
 the replay alone: no asyncio, Tornado, pymodbus or peewee (docs/performance.md, "Replay
-start-up"). The other commands live in server.commands.station, imported when one of them runs.
+start-up"). The other commands live in server.commands, imported when one of them runs.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import gc
 import sys
 from typing import TYPE_CHECKING, NamedTuple
 
+from server.exit_codes import EXIT_BAD_INPUT, EXIT_OK
+
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
-
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 
 
 class ReplayArgs(NamedTuple):
@@ -89,12 +88,14 @@ def _replay_namespace(args: argparse.Namespace) -> int:
     return run_replay(ReplayArgs(args.events, args.config, args.json))
 
 
-def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    """The handler `name` of server.commands.station, imported when its command runs (asyncio)."""
+def _command(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """The handler `name` of server.commands.`module`, imported when its command runs (they
+    import asyncio)."""
 
     def run(args: argparse.Namespace) -> int:
-        from server.commands import station as commands
+        from server.commands import state, station, users
 
+        commands = {"station": station, "users": users, "state": state}[module]
         handler: Callable[[argparse.Namespace], int] = getattr(commands, name)
         return handler(args)
 
@@ -131,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
     sv.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sv.set_defaults(run=_command("serve"))
+    sv.set_defaults(run=_command("station", "serve"))
 
     dm = commands.add_parser("demo", help="the brief's station on simulated piles, ready to try")
     dm.add_argument(
@@ -142,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dm.add_argument("--scale", type=float, default=60.0, help="time speed-up (default 60)")
     dm.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    dm.set_defaults(run=_command("demo"))
+    dm.set_defaults(run=_command("station", "demo"))
 
     us = commands.add_parser("user", help="station users: operators, passwords, revocations")
     us_commands = us.add_subparsers(dest="user_command", required=True, metavar="ACTION")
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument(
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
-    ua.set_defaults(run=_command("user_add"))
+    ua.set_defaults(run=_command("users", "user_add"))
     for action, run, text in (
         (
             "passwd",
@@ -180,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         change.add_argument(
             "--state", metavar="DIR", default="state", help="state directory (default ./state)"
         )
-        change.set_defaults(run=_command(run))
+        change.set_defaults(run=_command("users", run))
 
     cd = commands.add_parser("codes", help="registration codes for drivers")
     cd_commands = cd.add_subparsers(dest="code_command", required=True, metavar="ACTION")
@@ -194,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     ci.add_argument(
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
-    ci.set_defaults(run=_command("code_issue"))
+    ci.set_defaults(run=_command("users", "code_issue"))
 
     bk = commands.add_parser(
         "backup",
@@ -205,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
     bk.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    bk.set_defaults(run=_command("take_backup"))
+    bk.set_defaults(run=_command("state", "take_backup"))
 
     rs = commands.add_parser(
         "restore",
@@ -220,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also restore the queue saved in the backup (only for a backup made just now)",
     )
-    rs.set_defaults(run=_command("restore_backup"))
+    rs.set_defaults(run=_command("state", "restore_backup"))
     return parser
 
 

@@ -1,7 +1,5 @@
-"""The station's commands that open its state or run it: serve, demo, user add, passwd, revoke
-and remove, codes issue, backup and restore (server.cli reads their arguments and imports this
-module only for them). The user commands work while the station runs, too: it counts a new
-password, a revocation or a removal within a second (server.accounts.user_directory)."""
+"""The commands that run the station: `serve` on a configuration, and `demo` on simulated piles
+(server.cli reads their arguments and imports this module only for them)."""
 
 from __future__ import annotations
 
@@ -15,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from server.cli import EXIT_BAD_INPUT, EXIT_OK
+from server.exit_codes import EXIT_BAD_INPUT, EXIT_OK
 
 
 def _load(path: str | None) -> Any:
@@ -185,154 +183,3 @@ def demo(args: argparse.Namespace) -> int:
 
     with sim:
         return _run_station(_serve_until_signal(config, Path(args.state), banner), args.port)
-
-
-async def _accounts(state_dir: Path) -> tuple[Any, Any]:
-    from controller import state_dir as state_files
-    from controller.storage import DATABASE_FILENAME, AsyncStorage
-    from server.accounts.accounts import Accounts, load_secret
-
-    state_files.prepare(state_dir)  # 0700: the database and the signing key are in it
-    storage = await AsyncStorage.open(state_dir / DATABASE_FILENAME)
-    return storage, Accounts(storage, load_secret(state_dir))
-
-
-def _read_password(username: str) -> str:
-    # The password comes from standard input, never from the command line (ps would show it).
-    if sys.stdin.isatty():
-        import getpass
-
-        return getpass.getpass(f"password for {username}: ")
-    return sys.stdin.readline().rstrip("\n")
-
-
-def _account_change(state: str, change: Callable[[Any], Awaitable[str]]) -> int:
-    """change(accounts) on the state directory: its sentence on success, the refusal's on
-    standard error (exit status 2) otherwise."""
-    from server.accounts.accounts import AccountError
-
-    async def run() -> int:
-        storage, accounts = await _accounts(Path(state))
-        try:
-            done = await change(accounts)
-        except AccountError as exc:
-            print(f"charge-station: {exc.msg}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        finally:
-            await storage.close()
-        print(done)
-        return EXIT_OK
-
-    return asyncio.run(run())
-
-
-def user_add(args: argparse.Namespace) -> int:
-    password = _read_password(args.username)
-
-    async def change(accounts: Any) -> str:
-        user_id = await accounts.create_user(args.username, password, args.role)
-        return f"user {args.username} ({args.role}) created with id {user_id}"
-
-    return _account_change(args.state, change)
-
-
-def user_passwd(args: argparse.Namespace) -> int:
-    password = _read_password(args.username)
-
-    async def change(accounts: Any) -> str:
-        await accounts.set_password(args.username, password)
-        return f"user {args.username}: new password set; every earlier token has ended"
-
-    return _account_change(args.state, change)
-
-
-def user_revoke(args: argparse.Namespace) -> int:
-    async def change(accounts: Any) -> str:
-        await accounts.end_tokens(args.username)
-        return f"user {args.username}: every token has ended; the password still works"
-
-    return _account_change(args.state, change)
-
-
-def user_remove(args: argparse.Namespace) -> int:
-    async def change(accounts: Any) -> str:
-        await accounts.remove_user(args.username)
-        return (
-            f"user {args.username} removed: no more logins and every token has ended; "
-            "their bills are kept and the name stays taken"
-        )
-
-    return _account_change(args.state, change)
-
-
-def code_issue(args: argparse.Namespace) -> int:
-    async def run() -> int:
-        storage, accounts = await _accounts(Path(args.state))
-        try:
-            for _ in range(args.count):
-                print(await accounts.issue_code(ttl_s=int(args.hours * 3600)))
-        finally:
-            await storage.close()
-        return EXIT_OK
-
-    if not 0 < args.hours <= 24 * 365:
-        print("charge-station: --hours must be above 0 and at most a year", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if not 1 <= args.count <= 1000:
-        print("charge-station: N must be from 1 to 1000", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return asyncio.run(run())
-
-
-def _size(n: int) -> str:
-    """A file size for people: 1.5 MiB (1572864 bytes)."""
-    if n < 1024:
-        return f"{n} bytes"
-    value, unit = n / 1024, "KiB"
-    for bigger in ("MiB", "GiB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{value:.1f} {unit} ({n} bytes)"
-
-
-def take_backup(args: argparse.Namespace) -> int:
-    from controller.backup import BackupError, backup
-    from controller.storage import DATABASE_FILENAME
-
-    try:
-        info = backup(Path(args.state) / DATABASE_FILENAME, Path(args.file), force=args.force)
-    except BackupError as exc:
-        print(f"charge-station: backup: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(
-        f"wrote {info.path}: {_size(info.size_bytes)}, schema version {info.schema_version}, "
-        f"{info.bills} bills"
-    )
-    return EXIT_OK
-
-
-def restore_backup(args: argparse.Namespace) -> int:
-    from controller.backup import BackupError, restore
-    from controller.storage import DATABASE_FILENAME
-
-    database = Path(args.state) / DATABASE_FILENAME
-    try:
-        done = restore(database, Path(args.file), keep_queue=args.keep_queue)
-    except BackupError as exc:
-        print(f"charge-station: restore: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    info = done.info
-    print(
-        f"restored {info.path} into {database}: schema version {info.schema_version}, "
-        f"{info.bills} bills"
-    )
-    if done.kept is not None:
-        print(f"the replaced database is kept as {done.kept}")
-    if done.queue_dropped is not None:
-        saved = done.queue_dropped.strftime("%Y-%m-%d %H:%M UTC")
-        print(
-            f"the queue saved at {saved} was left out (its cars have gone); "
-            "--keep-queue restores it too"
-        )
-    return EXIT_OK
