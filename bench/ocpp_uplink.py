@@ -31,8 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from controller.config import parse_config  # noqa: E402
 from controller.values import Mode  # noqa: E402
+from server.assembly.config import parse_config  # noqa: E402
 
 PILES = 50
 SCALE = 60

@@ -55,9 +55,11 @@ def run_replay(args: ReplayArgs) -> int:
     from controller.replay.output import dumps, to_text
     from controller.replay.runner import replay
     from controller.replay.scenario import ScenarioError, parse_scenario
+    from server.sections import COMPONENT_SECTIONS
 
     try:
-        config = load_config(args.config) if args.config else default_config()
+        # The server's sections are its components' (not the replay's): accepted, left alone.
+        config = load_config(args.config, COMPONENT_SECTIONS) if args.config else default_config()
     except ConfigError as exc:
         print(f"charge-station: configuration {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

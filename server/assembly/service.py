@@ -20,13 +20,13 @@ from tornado.netutil import bind_sockets
 
 from controller import state_dir as state_files
 from controller.clock import StationClock
-from controller.config import Config
 from controller.door import Door, Progress, StreamEvent
 from controller.live import ControlLoop
 from controller.storage import DATABASE_FILENAME, AsyncStorage
 from drivers.link import LinkPool
 from server.accounts.accounts import Accounts, load_secret
 from server.accounts.user_directory import REFRESH_EVERY_S
+from server.assembly.config import ServiceConfig
 from server.assembly.hardware import build_links
 from server.assembly.sd_notify import Notifier
 from server.driver_api.hub import Hub, utc_now
@@ -46,7 +46,7 @@ SAVE_MIN_GAP_S = 0.05  # and at most this often: a burst of events is one save
 SAFE_STOP_TIMEOUT_S = 10.0  # piles that have not confirmed their stop by then are logged
 
 
-def log_banner(config: Config, scheme: str, port: int, config_digest: str | None) -> None:
+def log_banner(config: ServiceConfig, scheme: str, port: int, config_digest: str | None) -> None:
     """One start-up banner: what runs, on which configuration, reaching which piles how.
     No secrets: links and names only."""
     from importlib.metadata import PackageNotFoundError, version
@@ -101,7 +101,7 @@ def configure_logging(verbose: bool = False) -> None:
         logging.getLogger("server.ocpp.wire").setLevel(logging.WARNING)
 
 
-def tls_context(config: Config) -> ssl.SSLContext | None:
+def tls_context(config: ServiceConfig) -> ssl.SSLContext | None:
     """The server's TLS context from server.tls_cert and server.tls_key, or None for plain
     HTTP. A file that cannot be used stops the start with a ValueError naming the key."""
     cert, key = config.server.tls_cert, config.server.tls_key
@@ -147,7 +147,7 @@ class Service:
     @classmethod
     async def start(
         cls,
-        config: Config,
+        config: ServiceConfig,
         state_dir: Path,
         *,
         port: int | None = None,
@@ -222,7 +222,7 @@ class Service:
         log_banner(config, self.scheme, self.port, config_digest)
         return self
 
-    def _serve_metrics(self, config: Config, app: Any, sockets: list[Any]) -> None:
+    def _serve_metrics(self, config: ServiceConfig, app: Any, sockets: list[Any]) -> None:
         from server.metrics.metrics import (  # prometheus_client only here
             StationMetrics,
             metrics_app,

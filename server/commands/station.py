@@ -17,7 +17,8 @@ from server.exit_codes import EXIT_BAD_INPUT, EXIT_OK
 
 
 def _load(path: str | None) -> Any:
-    from controller.config import ConfigError, default_config, load_config
+    from controller.config_values import ConfigError
+    from server.assembly.config import default_config, load_config
 
     try:
         return load_config(path) if path else default_config()
@@ -104,7 +105,9 @@ DEMO_EXAMPLE = """Try it (Python, with the venv's packages):
 def demo_config(sim: Any, scale: float, port: int) -> Any:
     """The brief's station (RULES §1) on the piles of a running pile-sim: each pile a
     reference pile on its own Modbus TCP port on loopback, as hardware would be reached."""
-    from controller.config import ClockSettings, PileConfig, ServerSettings, default_config
+    from controller.config import ClockSettings, PileConfig
+    from server.assembly.config import default_config
+    from server.http.config import ServerSettings
 
     config = default_config()
     # The piles' watchdogs count simulated time: give them at least a real second, so a busy

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from controller.config import Config, MetricsSettings
+from controller.config import Config
 from controller.door import Door, StreamEvent
 from controller.events import PileChanged, SessionEnded
 from controller.live import ControlLoop
@@ -28,6 +28,7 @@ from controller.units import round_half_up
 from controller.values import Mode, PileState
 from drivers.link import LinkPool
 from drivers.link_spec import parse_link
+from server.metrics.config import MetricsSettings
 
 log = logging.getLogger(__name__)
 

@@ -34,9 +34,9 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
-from controller.config import OcppSettings
 from controller.door import Door, Refused
 from controller.values import PileState
+from server.ocpp.config import OcppSettings
 from server.ocpp.connection import ConnectionClosed
 from server.ocpp.outbox import Outbox
 from server.ocpp.transactions import Transactions

@@ -20,10 +20,10 @@ from typing import Any
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 from ocpp.v16 import call
 
-from controller.config import OcppSettings
 from controller.door import Door, Refused
 from controller.storage import AsyncStorage, StorageError
 from server.ocpp.charge_point import StationChargePoint
+from server.ocpp.config import OcppSettings
 from server.ocpp.connection import Connection, ConnectionClosed, connect
 from server.ocpp.outbox import Outbox, Outgoing
 from server.ocpp.transactions import Transactions

@@ -11,7 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from controller.config import Config, parse_config
+from server.assembly.config import ServiceConfig, parse_config
 from server.assembly.service import Service
 from tests.e2e.harness import Car, StoredBill, stored_bills
 
@@ -32,7 +32,7 @@ PILES = [
 
 def station_config(
     csms_url: str | None, *, piles: list[dict[str, Any]] | None = None, **sections: Any
-) -> Config:
+) -> ServiceConfig:
     data: dict[str, Any] = {
         "station": {"waiting_area_size": 6, "pile_queue_len": 2},
         "tariff": {
@@ -85,7 +85,7 @@ class LiveStation:
 
 
 @contextlib.asynccontextmanager
-async def live_station(config: Config, state: Path) -> AsyncIterator[LiveStation]:
+async def live_station(config: ServiceConfig, state: Path) -> AsyncIterator[LiveStation]:
     service = await Service.start(config, state, port=0)
     station = LiveStation(service, state)
     try:

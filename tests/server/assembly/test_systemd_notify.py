@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from controller.config import ClockSettings, ServerSettings, default_config, parse_config
+from controller.config import ClockSettings
+from server.assembly.config import default_config, parse_config
 from server.assembly.sd_notify import Notifier
 from server.assembly.service import Service
+from server.http.config import ServerSettings
 
 
 class FakeSystemd:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.config import ConfigError, parse_config
+from controller.config import ConfigError
+from server.assembly.config import parse_config
 
 URL = "wss://csms.example.com/ocpp"
 
