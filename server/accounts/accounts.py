@@ -23,12 +23,13 @@ from typing import Any, NamedTuple
 
 import jwt
 
-from controller import storage_accounts
-from controller.storage import AsyncStorage, CodeRefused, DuplicateUsername, StorageError
-from controller.storage_accounts import TokenHolder
-from controller.storage_schema import Role, User
+from controller.storage import AsyncStorage, StorageError
+from server.accounts import audit_log
+from server.accounts import store as accounts_store
 from server.accounts.passwords import SCRYPT_N, check_password, dummy_hash, hash_password
 from server.accounts.signing_key import SECRET_BYTES, load_secret
+from server.accounts.store import CodeRefused, DuplicateUsername, TokenHolder
+from server.accounts.tables import Role, User
 from server.accounts.throttle import LoginThrottle, address_key
 from server.accounts.user_directory import UserDirectory
 from server.http.errors import ApiError
@@ -171,7 +172,8 @@ class Accounts:
         # The record follows a change already made: failing to write it must not turn the
         # change into an error the caller would retry (a second user, a second code).
         try:
-            await self._storage.audit(user_id, action, detail, self._now())
+            now = self._now()
+            await self._storage.run(lambda s: audit_log.audit(s, user_id, action, detail, now))
         except StorageError as exc:
             log.warning("audit entry %s for user %s not written: %s", action, user_id, exc)
 
@@ -192,17 +194,21 @@ class Accounts:
         # A code that cannot be spent is refused before the password is hashed: a guess costs
         # a lookup, not 50 ms of scrypt. Spending it checks again, with the new user.
         if not bench and not await self._storage.run(
-            lambda s: storage_accounts.code_usable(s, code, now)
+            lambda s: accounts_store.code_usable(s, code, now)
         ):
             raise _refusal("bad_code")
         # scrypt in a worker thread: 50 ms of hashing must not stall every other client.
         password_hash = await asyncio.to_thread(hash_password, password, n=self._scrypt_n)
         try:
             if bench:
-                user_id = await self._storage.add_user(username, password_hash, Role.DRIVER, now)
+                user_id = await self._storage.run(
+                    lambda s: accounts_store.add_user(s, username, password_hash, Role.DRIVER, now)
+                )
             else:
-                user_id = await self._storage.register(
-                    username, password_hash, Role.DRIVER, code, now
+                user_id = await self._storage.run(
+                    lambda s: accounts_store.register(
+                        s, username, password_hash, Role.DRIVER, code, now
+                    )
                 )
         except DuplicateUsername:
             raise _refusal("username_taken") from None
@@ -231,7 +237,7 @@ class Accounts:
         # The attempt counts as failed until it succeeds: attempts sent all at once are then
         # counted before their slow checks finish, and cannot slip past the limit together.
         await self._throttle.login_attempt(name, address)
-        user = await self._storage.user_by_name(name)
+        user = await self._storage.run(lambda s: accounts_store.user_by_name(s, name))
         if user is not None and user.removed is not None:
             self.users.put(_holder(user))
             user = None  # as unknown: same answer, same scrypt
@@ -296,7 +302,9 @@ class Accounts:
         password_hash = await asyncio.to_thread(hash_password, password, n=self._scrypt_n)
         now = self._now()
         try:
-            user_id = await self._storage.add_user(username, password_hash, role_value, now)
+            user_id = await self._storage.run(
+                lambda s: accounts_store.add_user(s, username, password_hash, role_value, now)
+            )
         except DuplicateUsername:
             raise _refusal("username_taken") from None
         self.users.put(TokenHolder(user_id, username, role_value, 0))
@@ -306,7 +314,8 @@ class Accounts:
 
     async def _active_user(self, username: str) -> User:
         await self.users.ensure_loaded()
-        user = await self._storage.user_by_name(unicodedata.normalize("NFC", username))
+        name = unicodedata.normalize("NFC", username)
+        user = await self._storage.run(lambda s: accounts_store.user_by_name(s, name))
         if user is None or user.removed is not None:
             raise _refusal("unknown_user")
         return user
@@ -317,7 +326,7 @@ class Accounts:
         _validated(user.username, password)
         password_hash = await asyncio.to_thread(hash_password, password, n=self._scrypt_n)
         generation = await self._storage.run(
-            lambda s: storage_accounts.set_password(s, user.id, password_hash)
+            lambda s: accounts_store.set_password(s, user.id, password_hash)
         )
         if generation is None:  # removed meanwhile
             raise _refusal("unknown_user")
@@ -328,7 +337,7 @@ class Accounts:
     async def end_tokens(self, username: str) -> None:
         """Every token issued to the user so far ends; they log in again (a leaked token)."""
         user = await self._active_user(username)
-        generation = await self._storage.run(lambda s: storage_accounts.end_tokens(s, user.id))
+        generation = await self._storage.run(lambda s: accounts_store.end_tokens(s, user.id))
         if generation is None:
             raise _refusal("unknown_user")
         self.users.put(TokenHolder(user.id, user.username, user.role, generation))
@@ -340,9 +349,7 @@ class Accounts:
         their name (no new account takes it over)."""
         user = await self._active_user(username)
         now = self._now()
-        generation = await self._storage.run(
-            lambda s: storage_accounts.remove_user(s, user.id, now)
-        )
+        generation = await self._storage.run(lambda s: accounts_store.remove_user(s, user.id, now))
         if generation is None:
             raise _refusal("unknown_user")
         self.users.put(TokenHolder(user.id, user.username, user.role, generation, removed=True))
@@ -353,12 +360,10 @@ class Accounts:
         """A new single-use registration code valid for ttl_s seconds."""
         if ttl_s <= 0:
             raise ValueError(f"a registration code's lifetime must be above 0 s, not {ttl_s}")
-        code = secrets.token_urlsafe(
-            12
-        )  # 96 random bits: out of reach even of an unthrottled guesser
+        code = secrets.token_urlsafe(12)  # 96 random bits: beyond even an unthrottled guesser
         now = self._now()
         expires = now + timedelta(seconds=ttl_s)
-        await self._storage.issue_code(code, expires, now)
+        await self._storage.run(lambda s: accounts_store.issue_code(s, code, expires, now))
         # The code is a credential until spent: the audit keeps its expiry, not the code.
         await self._audit(None, "issue_code", {"expires": expires.isoformat()})
         log.info("issued a registration code valid until %s", expires.isoformat())

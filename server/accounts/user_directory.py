@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 
 from controller.storage import AsyncStorage, Storage
-from controller.storage_accounts import TokenHolder, data_version, token_holders
+from server.accounts.store import TokenHolder, data_version, token_holders
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from drivers.link import LinkPool
 from server.accounts.accounts import Accounts, load_secret
 from server.accounts.user_directory import REFRESH_EVERY_S
 from server.assembly.config import ServiceConfig
+from server.assembly.database import open_async_storage
 from server.assembly.hardware import build_links
 from server.assembly.sd_notify import Notifier
 from server.driver_api.hub import Hub, utc_now
@@ -164,7 +165,7 @@ class Service:
             metrics_sockets = bind_sockets(config.metrics.port, config.metrics.host)
         tls = tls_context(config)
         state_files.prepare(state_dir)  # 0700: the database and the signing key are in it
-        self.storage = await AsyncStorage.open(state_dir / DATABASE_FILENAME)
+        self.storage = await open_async_storage(state_dir / DATABASE_FILENAME)
         self.accounts = Accounts(
             self.storage,
             load_secret(state_dir),

@@ -16,11 +16,12 @@ from server.exit_codes import EXIT_BAD_INPUT, EXIT_OK
 
 async def _accounts(state_dir: Path) -> tuple[Any, Any]:
     from controller import state_dir as state_files
-    from controller.storage import DATABASE_FILENAME, AsyncStorage
+    from controller.storage import DATABASE_FILENAME
     from server.accounts.accounts import Accounts, load_secret
+    from server.assembly.database import open_async_storage
 
     state_files.prepare(state_dir)  # 0700: the database and the signing key are in it
-    storage = await AsyncStorage.open(state_dir / DATABASE_FILENAME)
+    storage = await open_async_storage(state_dir / DATABASE_FILENAME)
     return storage, Accounts(storage, load_secret(state_dir))
 
 

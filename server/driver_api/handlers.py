@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from controller.storage_schema import StoredBill
 from server.driver_api.bills_view import log_entry, lognew_entry
 from server.http.errors import ApiError
 from server.http.handler import ApiHandler
@@ -11,16 +12,18 @@ from server.http.handler import ApiHandler
 class LogHandler(ApiHandler):
     """GET /user/log: the caller's bills, newest first, as a bare JSON list."""
 
+    async def bills(self) -> list[StoredBill]:
+        user_id, num = self.claims().user_id, self.num()
+        return await self.ctx.storage.run(lambda s: s.bills_of(user_id, num))
+
     async def get(self) -> None:
-        claims = self.claims()
-        bills = await self.ctx.storage.bills_of(claims.user_id, self.num())
+        bills = await self.bills()
         self.reply([log_entry(b, self.ctx.tz) for b in bills])
 
 
-class LogNewHandler(ApiHandler):
+class LogNewHandler(LogHandler):
     async def get(self) -> None:
-        claims = self.claims()
-        bills = await self.ctx.storage.bills_of(claims.user_id, self.num())
+        bills = await self.bills()
         self.reply({"code": 200, "log": [lognew_entry(b, self.ctx.tz) for b in bills]})
 
 

@@ -19,6 +19,8 @@ from typing import Any
 from controller.billing import Bill
 from controller.door import Door, PileView, Refused, RequestView
 from controller.storage import StorageError
+from server.accounts import audit_log
+from server.accounts import store as accounts_store
 from server.accounts.accounts import Claims
 from server.driver_api.bills_view import stamp
 from server.http.errors import ApiError
@@ -103,15 +105,20 @@ class AdminHandler(ApiHandler):
         # The record follows a change already made: failing to write it must not turn the
         # change into an error the operator would retry (a second switch, a second code).
         try:
-            await self.ctx.storage.audit(self.operator.user_id, action, detail, self.wall_now())
+            user_id, now = self.operator.user_id, self.wall_now()
+            await self.ctx.storage.run(lambda s: audit_log.audit(s, user_id, action, detail, now))
         except StorageError as exc:
             log.warning("audit entry %s by %s not written: %s", action, self.operator.username, exc)
 
     # -- views of cars -------------------------------------------------------------------------
     async def usernames(self, cars: Iterable[str]) -> dict[str, str]:
         """car -> username; a car of the server is its user's id (server.driver_api.charge_ws)."""
-        names = await self.ctx.storage.usernames(int(car) for car in cars if car.isdigit())
+        names = await self.names(int(car) for car in cars if car.isdigit())
         return {str(user_id): name for user_id, name in names.items()}
+
+    async def names(self, user_ids: Iterable[int]) -> dict[int, str]:
+        ids = list(user_ids)  # read here: the caller's iterable may not survive the thread hop
+        return await self.ctx.storage.run(lambda s: accounts_store.usernames(s, ids))
 
     def car(self, req: RequestView, names: dict[str, str]) -> dict[str, Any]:
         """A car as the operator sees it: the user's view of the request (server.driver_api.hub)
@@ -244,7 +251,8 @@ class RemoveRequestHandler(AdminHandler):
         username = self.param("username")
         assert username is not None
         # NFC, as accounts store names: the same name typed on two keyboards is one name.
-        user = await self.ctx.storage.user_by_name(unicodedata.normalize("NFC", username))
+        name = unicodedata.normalize("NFC", username)
+        user = await self.ctx.storage.run(lambda s: accounts_store.user_by_name(s, name))
         req = door.request_of(str(user.id)) if user is not None else None
         if req is None:
             raise ApiError(
@@ -279,7 +287,8 @@ class ReportsHandler(AdminHandler):
             ) from None
         first, after = period_days(period, self.date_param("date"))
         tz = self.ctx.tz
-        bills = await self.ctx.storage.bills_between(midnight(first, tz), midnight(after, tz))
+        start, end = midnight(first, tz), midnight(after, tz)
+        bills = await self.ctx.storage.run(lambda s: s.bills_between(start, end))
         hub = self.ctx.hub
         piles = {}
         if hub is not None and hub.door is not None:
@@ -315,7 +324,7 @@ class CodesHandler(AdminHandler):
                     f"hours 须大于 0 且不超过 {MAX_CODE_HOURS} (hours: above 0, at most a year)",
                 )
         code = await self.ctx.accounts.issue_code(ttl_s=max(1, round(hours * 3600)))
-        expires = await self.ctx.storage.code_expires(code)
+        expires = await self.ctx.storage.run(lambda s: accounts_store.code_expires(s, code))
         assert expires is not None
         log.info("registration code issued by operator %s", self.operator.username)
         # The code is a credential until spent: the audit keeps its expiry, not the code.
@@ -332,10 +341,9 @@ class BillsCsvHandler(AdminHandler):
         if last < first:
             raise ApiError(400, "bad_range", "to 不能早于 from (to must not be before from)")
         tz = self.ctx.tz
-        bills = await self.ctx.storage.bills_between(
-            midnight(first, tz), midnight(last + timedelta(days=1), tz)
-        )
-        names = await self.ctx.storage.usernames(b.user_id for b in bills if b.user_id is not None)
+        start, end = midnight(first, tz), midnight(last + timedelta(days=1), tz)
+        bills = await self.ctx.storage.run(lambda s: s.bills_between(start, end))
+        names = await self.names(b.user_id for b in bills if b.user_id is not None)
         self.set_header("Content-Type", "text/csv; charset=UTF-8")
         self.set_header("Content-Disposition", f'attachment; filename="bills-{first}-{last}.csv"')
         self.finish(bills_csv(bills, names, tz))
@@ -345,10 +353,9 @@ class AuditHandler(AdminHandler):
     """GET /admin/audit: the newest `num` entries of the audit log, newest first."""
 
     async def get(self) -> None:
-        entries = await self.ctx.storage.recent_audit(self.num())
-        names = await self.ctx.storage.usernames(
-            e.user_id for e in entries if e.user_id is not None
-        )
+        num = self.num()
+        entries = await self.ctx.storage.run(lambda s: audit_log.recent_audit(s, num))
+        names = await self.names(e.user_id for e in entries if e.user_id is not None)
         self.reply(
             {
                 "code": 200,

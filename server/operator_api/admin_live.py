@@ -26,6 +26,7 @@ from controller.door import Door, Progress, StreamEvent
 from controller.events import Called, Displaced, Done, PileChanged, SessionEnded
 from controller.storage import AsyncStorage, StorageError
 from controller.units import round_half_up
+from server.accounts import store as accounts_store
 from server.accounts.accounts import AccountError, Claims
 from server.driver_api.bills_view import shown
 from server.http.log_redaction import SafeExceptionLog
@@ -168,7 +169,7 @@ class OperatorFeed:
         if not unknown:
             return
         try:
-            found = await self.storage.usernames(unknown)
+            found = await self.storage.run(lambda s: accounts_store.usernames(s, unknown))
         except StorageError as exc:  # shown by number this time; asked again next time
             log.warning("usernames for the operators' feed not read: %s", exc)
             return

@@ -21,10 +21,10 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 from controller.config import Config, StationSettings, parse_tariff
 from controller.door import Door
 from controller.live import ControlLoop, PileLink
-from controller.storage import AsyncStorage
 from controller.values import Mode
 from drivers.sim_pile import SimPile
 from server.accounts.accounts import Accounts, load_secret
+from server.assembly.database import open_async_storage
 from server.driver_api.hub import Hub
 from server.http.app import make_app
 from server.http.handler import AppContext
@@ -95,7 +95,7 @@ async def live_app(
     def wall() -> datetime:
         return START + timedelta(seconds=clock.now_s - SIX)
 
-    storage = await AsyncStorage.open(tmp_path / "station.db")
+    storage = await open_async_storage(tmp_path / "station.db")
     accounts = Accounts(
         storage, load_secret(tmp_path), clock=lambda: wall().timestamp(), scrypt_n=2**4
     )

@@ -25,6 +25,7 @@ from controller.storage import AsyncStorage
 from controller.values import Mode
 from drivers.sim_pile import SimPile
 from server.accounts.accounts import Accounts, LoginThrottle
+from server.assembly.database import open_async_storage
 from server.driver_api.hub import Hub
 from server.http.app import make_app, make_server
 from server.http.handler import AppContext
@@ -115,7 +116,7 @@ async def running_station(
     """`max_failures`: failed logins (and registrations) per address, as LoginThrottle's."""
     clock = FakeClock()
     clock.advance(6 * 3600)
-    storage = await AsyncStorage.open(tmp_path / "station.sqlite3")
+    storage = await open_async_storage(tmp_path / "station.sqlite3")
     delays_s: list[float] = []
 
     async def no_sleep(seconds: float) -> None:

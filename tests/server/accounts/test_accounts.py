@@ -18,6 +18,8 @@ import pytest_asyncio
 
 import server.accounts.accounts
 from controller.storage import AsyncStorage
+from server.accounts import audit_log
+from server.accounts import store as accounts_store
 from server.accounts.accounts import (
     AccountError,
     Accounts,
@@ -27,6 +29,7 @@ from server.accounts.accounts import (
     hash_password,
     load_secret,
 )
+from server.assembly.database import open_async_storage
 
 T0_S = datetime(2024, 5, 8, 6, 0, tzinfo=UTC).timestamp()
 KEY = b"k" * 32
@@ -51,7 +54,7 @@ def clock() -> Clock:
 
 @pytest_asyncio.fixture
 async def storage(tmp_path: Path) -> AsyncIterator[AsyncStorage]:
-    store = await AsyncStorage.open(tmp_path / "state" / "station.sqlite3")
+    store = await open_async_storage(tmp_path / "state" / "station.sqlite3")
     try:
         yield store
     finally:
@@ -118,12 +121,12 @@ def test_a_key_readable_by_others_or_too_short_is_refused(tmp_path: Path) -> Non
 async def test_an_issued_code_registers_once(accounts: Accounts, storage: AsyncStorage) -> None:
     code = await accounts.issue_code()
     token = await accounts.register("alice", PASSWORD, code)
-    user = await storage.user_by_name("alice")
+    user = await storage.run(lambda s: accounts_store.user_by_name(s, "alice"))
     assert user is not None and user.password_hash != PASSWORD
     assert accounts.verify(token) == Claims(user.id, "alice", "driver")
     again = await refused(accounts.register("bob", PASSWORD, code))
     assert (again.error, again.status) == ("bad_code", 403)
-    assert await storage.user_by_name("bob") is None
+    assert await storage.run(lambda s: accounts_store.user_by_name(s, "bob")) is None
 
 
 @pytest.mark.asyncio
@@ -135,7 +138,7 @@ async def test_an_expired_or_unknown_code_is_refused(
     for attempt in (code, "made-up"):
         err = await refused(accounts.register("alice", PASSWORD, attempt))
         assert (err.error, err.status) == ("bad_code", 403)
-    assert await storage.user_by_name("alice") is None
+    assert await storage.run(lambda s: accounts_store.user_by_name(s, "alice")) is None
 
 
 @pytest.mark.asyncio
@@ -289,7 +292,7 @@ async def test_no_password_token_or_code_reaches_a_log_or_an_error(
     with pytest.raises(AccountError) as bad:
         accounts.verify(token + "x")
     errors.append(bad.value)
-    audit = await storage.run(lambda s: s.recent_audit(10))
+    audit = await storage.run(lambda s: audit_log.recent_audit(s, 10))
     records = [(r.name, r.getMessage()) for r in caplog.records]
     assert any("failed login" in line for _, line in records)  # the events were logged
     answers = [str(e) for e in errors] + [json.dumps(e.detail) for e in audit]

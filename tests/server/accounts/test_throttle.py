@@ -11,9 +11,9 @@ import pytest
 import pytest_asyncio
 
 import server.accounts.accounts
-from controller.storage import AsyncStorage
 from server.accounts.accounts import AccountError, Accounts, LoginThrottle
 from server.accounts.throttle import address_key
+from server.assembly.database import open_async_storage
 from tests.firmware_sim.conftest import FakeClock
 from tests.kits.station_kit import KEY, PASSWORD, Station, running_station
 
@@ -34,7 +34,7 @@ class World:
 
 @pytest_asyncio.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    storage = await AsyncStorage.open(tmp_path / "station.sqlite3")
+    storage = await open_async_storage(tmp_path / "station.sqlite3")
     clock = FakeClock()
     delays_s: list[float] = []
 

@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from controller.storage import DATABASE_FILENAME, AsyncStorage
+from controller.storage import DATABASE_FILENAME
 from server.accounts.accounts import Accounts, load_secret
+from server.assembly.database import open_async_storage
 
 SCRIPT = Path(sys.executable).parent / "charge-station"
 
@@ -34,7 +35,7 @@ def test_an_operator_is_created_and_a_code_issued(tmp_path: Path) -> None:
     assert len(code) >= 12 and code != other
 
     async def check() -> None:
-        storage = await AsyncStorage.open(Path(state) / DATABASE_FILENAME)
+        storage = await open_async_storage(Path(state) / DATABASE_FILENAME)
         accounts = Accounts(storage, load_secret(Path(state)))
         try:
             token = await accounts.login("olga", "olga-pass-1")

@@ -14,8 +14,9 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import websocket_connect
 
-from controller.storage import Storage
 from controller.storage_schema import SCHEMA_VERSION
+from server.accounts import store as accounts_store
+from server.assembly.database import open_storage
 from tests.server.commands.test_serve import CONFIG, SCRIPT, start
 
 
@@ -63,8 +64,8 @@ async def test_backup_of_a_running_station_has_its_bills(tmp_path: Path) -> None
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    with Storage.open(dest) as copy:
-        users = copy.usernames(range(1, 10))
+    with open_storage(dest) as copy:
+        users = accounts_store.usernames(copy, range(1, 10))
         bills = [b for uid in users for b in copy.bills_of(uid, 10)]
     assert sorted(users.values()) == ["ann", "ben"]
     assert sorted(b.energy_wh for b in bills) == [Fraction(2000), Fraction(3000)]

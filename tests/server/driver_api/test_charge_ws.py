@@ -19,10 +19,10 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 from controller.config import Config, StationSettings, parse_tariff
 from controller.door import Door
 from controller.live import ControlLoop, PileLink
-from controller.storage import AsyncStorage
 from controller.values import Mode
 from drivers.sim_pile import SimPile
 from server.accounts.accounts import Accounts, load_secret
+from server.assembly.database import open_async_storage
 from server.driver_api.hub import Hub
 from server.http.app import make_app
 from server.http.handler import AppContext
@@ -80,7 +80,7 @@ async def read_until(ws: WebSocketClientConnection, kind: str) -> tuple[dict[str
 async def station(tmp_path: Path) -> AsyncIterator[Station]:
     clock = FakeClock()
     clock.advance(SIX)
-    storage = await AsyncStorage.open(tmp_path / "station.db")
+    storage = await open_async_storage(tmp_path / "station.db")
     accounts = Accounts(storage, load_secret(tmp_path))
     hub = Hub(storage, UTC, lambda: datetime(2026, 11, 23, 6, 0, tzinfo=UTC))
     cfg = Config(

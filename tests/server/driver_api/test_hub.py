@@ -12,10 +12,11 @@ import pytest
 from controller.config import Config, StationSettings, parse_tariff
 from controller.door import Door
 from controller.live import ControlLoop, PileLink
-from controller.storage import DATABASE_FILENAME, AsyncStorage
+from controller.storage import DATABASE_FILENAME
 from controller.values import Mode
 from drivers.sim_pile import SimPile
 from server.accounts.accounts import Accounts, load_secret
+from server.assembly.database import open_async_storage
 from server.driver_api.hub import Hub
 from tests.controller.harness import pile
 from tests.firmware_sim.conftest import FakeClock
@@ -24,7 +25,7 @@ from tests.firmware_sim.conftest import FakeClock
 @pytest.mark.asyncio
 async def test_a_bill_written_while_the_database_is_locked_is_stored_later(tmp_path: Path) -> None:
     path = tmp_path / DATABASE_FILENAME
-    storage = await AsyncStorage.open(path, busy_timeout_ms=20)
+    storage = await open_async_storage(path, busy_timeout_ms=20)
     accounts = Accounts(storage, load_secret(tmp_path))
     user_id = await accounts.create_user("eve", "eve-pass-1", "driver")
     clock = FakeClock()
@@ -44,10 +45,10 @@ async def test_a_bill_written_while_the_database_is_locked_is_stored_later(tmp_p
     # Several attempts fail meanwhile (0.2 + 0.4 + ... s apart): longer than five of them take,
     # so a store that gave up after a few tries would lose the bill here.
     await asyncio.sleep(3.2)
-    assert await storage.bills_of(user_id, 10) == []
+    assert await storage.run(lambda s: s.bills_of(user_id, 10)) == []
     other.execute("ROLLBACK")
     other.close()
     await hub.drain(timeout_s=10)
-    (bill,) = await storage.bills_of(user_id, 10)
+    (bill,) = await storage.run(lambda s: s.bills_of(user_id, 10))
     assert bill.energy_wh == 5000
     await storage.close()

@@ -20,6 +20,7 @@ from controller.billing import Bill, EndReason
 from controller.storage import AsyncStorage
 from controller.units import Units
 from server.accounts.accounts import Accounts, load_secret
+from server.assembly.database import open_async_storage
 from server.http.app import make_app
 from server.http.handler import AppContext
 
@@ -55,7 +56,7 @@ class Api:
 
 @pytest_asyncio.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    storage = await AsyncStorage.open(tmp_path / "station.db")
+    storage = await open_async_storage(tmp_path / "station.db")
     accounts = Accounts(storage, load_secret(tmp_path), bench_code=BENCH_CODE)
     app = make_app(AppContext(accounts, storage, UTC))
     sock, port = bind_unused_port()

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from tornado.websocket import websocket_connect
 
-from controller.storage import AsyncStorage
+from controller.storage import Storage
 from server.http import log_redaction
 from tests.kits.station_kit import PASSWORD, read, running_station
 
@@ -103,10 +103,10 @@ async def test_no_token_password_or_code_in_the_log_after_every_error_path(
 
         # A handler that fails for real, over HTTP and on the socket: the traceback is logged,
         # with the path, without the request's query string.
-        async def broken(*args: object) -> None:
+        def broken(*args: object) -> None:
             raise RuntimeError("the database went away")
 
-        monkeypatch.setattr(AsyncStorage, "bills_of", broken)
+        monkeypatch.setattr(Storage, "bills_of", broken)  # in the storage's worker thread
         status, _ = await st.call("GET", "/user/log", {"token": driver, "password": PASSWORD})
         assert status == 500
 

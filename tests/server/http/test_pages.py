@@ -15,8 +15,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
-from controller.storage import AsyncStorage
 from server.accounts.accounts import Accounts, load_secret
+from server.assembly.database import open_async_storage
 from server.http.app import make_app
 from server.http.handler import AppContext
 from server.http.pages import WEB_ROOT, page_routes
@@ -161,7 +161,7 @@ async def test_the_live_station_serves_the_packages_files(live: LiveApp) -> None
 
 @pytest.mark.asyncio
 async def test_without_the_live_station_no_pages_are_served(tmp_path: Path) -> None:
-    storage = await AsyncStorage.open(tmp_path / "station.db")
+    storage = await open_async_storage(tmp_path / "station.db")
     accounts = Accounts(storage, load_secret(tmp_path))
     sock, port = bind_unused_port()
     server = HTTPServer(make_app(AppContext(accounts, storage, TZ)))  # no hub

@@ -20,6 +20,7 @@ import pytest_asyncio
 from ocpp.v16 import call
 
 from drivers.errors import LinkTimeout
+from server.accounts import audit_log
 from server.ocpp.uplink import release
 from tests.kits.ocpp_csms import Csms
 from tests.kits.ocpp_station import (
@@ -251,7 +252,7 @@ async def test_remote_stop_transaction_stops_and_bills_the_session(
     assert 0 < billed_wh < 5000
     assert stop["meter_stop"] - csms.started[tx_id]["meter_start"] == billed_wh
     # Written to the audit log as the operator API's stop is, by the central system.
-    entries = await station.service.storage.recent_audit(5)
+    entries = await station.service.storage.run(lambda s: audit_log.recent_audit(s, 5))
     stop_entry = next(e for e in entries if e.action == "stop_session")
     assert stop_entry.detail["by"] == "ocpp" and stop_entry.detail["transactionId"] == tx_id
 
@@ -291,7 +292,8 @@ async def test_change_availability_switches_piles_as_the_operator_api_does(
     await csms.wait(
         lambda: all(csms.statuses(c)[-1] == "Unavailable" for c in (1, 2, 3)), STEP_S, "all off"
     )
-    actions = [e.action for e in await station.service.storage.recent_audit(10)]
+    audit = await station.service.storage.run(lambda s: audit_log.recent_audit(s, 10))
+    actions = [e.action for e in audit]
     assert actions.count("pile_off") == 4 and actions.count("pile_on") == 1
 
 

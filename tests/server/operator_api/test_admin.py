@@ -29,7 +29,9 @@ from controller.storage import AsyncStorage
 from controller.units import Units
 from controller.values import Mode, PileState
 from drivers.sim_pile import SimPile
+from server.accounts import audit_log
 from server.accounts.accounts import Accounts, load_secret
+from server.assembly.database import open_async_storage
 from server.driver_api.hub import Hub
 from server.http.app import make_app
 from server.http.handler import AppContext
@@ -120,7 +122,7 @@ async def station(tmp_path: Path) -> AsyncIterator[Station]:
     def wall() -> datetime:  # the wall clock moves with the station's clock
         return START + timedelta(seconds=clock.now_s - SIX)
 
-    storage = await AsyncStorage.open(tmp_path / "station.db")
+    storage = await open_async_storage(tmp_path / "station.db")
     accounts = Accounts(
         storage, load_secret(tmp_path), clock=lambda: wall().timestamp(), scrypt_n=2**4
     )
@@ -157,7 +159,8 @@ async def test_drivers_get_403_and_callers_without_a_valid_token_401(station: St
     # Nothing was done on their behalf.
     assert [p.state for p in station.st.piles] == [PileState.WORKING] * 3
     assert str(alice_id) in station.st.requests
-    assert [e.action for e in await station.storage.recent_audit(10)] == ["create_user"] * 2
+    audit = await station.storage.run(lambda s: audit_log.recent_audit(s, 10))
+    assert [e.action for e in audit] == ["create_user"] * 2
 
 
 # -- piles ----------------------------------------------------------------------------------------
@@ -237,7 +240,7 @@ async def test_switching_off_bills_and_moves_the_car_then_on_again(station: Stat
     code, body = await station.call("GET", "/admin/piles")
     assert [p["state"] for p in body["piles"]] == ["working", "working", "fault"]
     assert (body["piles"][0]["sessions"], body["piles"][0]["quantity"]) == (1, 5.0)
-    entries = await station.storage.recent_audit(2)
+    entries = await station.storage.run(lambda s: audit_log.recent_audit(s, 2))
     assert [(e.action, e.user_id) for e in entries] == [
         ("pile_on", station.operator_id), ("pile_off", station.operator_id)
     ]  # fmt: skip
@@ -411,7 +414,7 @@ async def test_a_registration_code_is_issued_and_works(station: Station) -> None
     assert body["expires"] == "2026-11-30 06:00:00"  # a week by default
     mine = [
         e
-        for e in await station.storage.recent_audit(10)
+        for e in await station.storage.run(lambda s: audit_log.recent_audit(s, 10))
         if (e.action, e.user_id) == ("issue_code", station.operator_id)
     ]
     assert [e.detail["expires"] for e in mine] == [
@@ -447,7 +450,9 @@ async def test_removing_a_request_and_stopping_a_session_are_billed_and_audited(
     assert (code, body["error"]) == (404, "not_in_station")
 
     for name in ("alice", "bob"):  # each stored bill is the user's, as any bill
-        (stored,) = await eventually(lambda n=name: station.storage.bills_of(users[n], 5))
+        (stored,) = await eventually(
+            lambda n=name: station.storage.run(lambda s: s.bills_of(users[n], 5))
+        )
         assert stored.reason is EndReason.CANCELLED and stored.energy_wh == 5000
 
     code, body = await station.call("GET", "/admin/audit", num=2)
@@ -461,7 +466,7 @@ async def test_removing_a_request_and_stopping_a_session_are_billed_and_audited(
     assert (stop["action"], stop["detail"]["username"], stop["detail"]["stationId"]) == (
         "stop_session", "alice", 1
     )  # fmt: skip
-    entries = await station.storage.recent_audit(2)
+    entries = await station.storage.run(lambda s: audit_log.recent_audit(s, 2))
     assert [(e.action, e.user_id) for e in entries] == [
         ("remove_request", station.operator_id), ("stop_session", station.operator_id)
     ]  # fmt: skip

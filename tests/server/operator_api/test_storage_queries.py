@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 
 from controller.billing import Bill, EndReason
-from controller.storage import AsyncStorage, Role, Storage
+from controller.storage import Storage
 from controller.units import Units
+from server.accounts import audit_log
+from server.accounts import store as accounts_store
+from server.accounts.tables import Role
+from server.assembly.database import open_async_storage, open_storage
 
 T0 = datetime(2024, 5, 8, 0, 0, tzinfo=UTC)
 UNITS = Units.for_powers([30_000, 7_000])
@@ -33,7 +37,7 @@ def bill(car: str, pile_id: int) -> Bill:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Storage]:
-    with Storage.open(tmp_path / "station.sqlite3") as storage:
+    with open_storage(tmp_path / "station.sqlite3") as storage:
         yield storage
 
 
@@ -50,32 +54,37 @@ def test_bills_between_is_half_open_newest_first_and_by_pile(store: Storage) -> 
 
 
 def test_usernames_in_one_query_and_a_codes_expiry(store: Storage) -> None:
-    alice = store.add_user("alice", "h", Role.DRIVER)
-    bob = store.add_user("bob", "h", Role.OPERATOR)
-    assert store.usernames([bob, alice, alice, 999]) == {alice: "alice", bob: "bob"}
-    assert store.usernames([]) == {}
-    store.issue_code("K1", at(60), now=at(0))
-    assert store.code_expires("K1") == at(60)
-    assert store.code_expires("nope") is None
+    alice = accounts_store.add_user(store, "alice", "h", Role.DRIVER)
+    bob = accounts_store.add_user(store, "bob", "h", Role.OPERATOR)
+    assert accounts_store.usernames(store, [bob, alice, alice, 999]) == {alice: "alice", bob: "bob"}
+    assert accounts_store.usernames(store, []) == {}
+    accounts_store.issue_code(store, "K1", at(60), now=at(0))
+    assert accounts_store.code_expires(store, "K1") == at(60)
+    assert accounts_store.code_expires(store, "nope") is None
 
 
 def test_the_async_facade_reads_the_same(tmp_path: Path) -> None:
     async def run() -> None:
-        storage = await AsyncStorage.open(tmp_path / "station.sqlite3")
+        storage = await open_async_storage(tmp_path / "station.sqlite3")
         try:
-            uid = await storage.add_user("olga", "h", Role.OPERATOR)
-            await storage.audit(uid, "pile_off", {"stationId": 1}, at(1))
-            await storage.audit(uid, "pile_on", {"stationId": 1}, at(2))
-            entries = await storage.recent_audit(5)
+            uid = await storage.run(
+                lambda s: accounts_store.add_user(s, "olga", "h", Role.OPERATOR)
+            )
+            await storage.run(
+                lambda s: audit_log.audit(s, uid, "pile_off", {"stationId": 1}, at(1))
+            )
+            await storage.run(lambda s: audit_log.audit(s, uid, "pile_on", {"stationId": 1}, at(2)))
+            entries = await storage.run(lambda s: audit_log.recent_audit(s, 5))
             assert [(e.action, e.user_id, e.at) for e in entries] == [
                 ("pile_on", uid, at(2)), ("pile_off", uid, at(1))
             ]  # fmt: skip
             await storage.add_bill(bill(str(uid), 1), UNITS, uid, at(0), at(30))
-            (back,) = await storage.bills_between(at(0), at(60))
+            (back,) = await storage.run(lambda s: s.bills_between(at(0), at(60)))
             assert back.user_id == uid
-            assert await storage.usernames(iter([uid])) == {uid: "olga"}  # any iterable
-            await storage.issue_code("K2", at(90), at(0))
-            assert await storage.code_expires("K2") == at(90)
+            named = await storage.run(lambda s: accounts_store.usernames(s, iter([uid])))
+            assert named == {uid: "olga"}  # any iterable
+            await storage.run(lambda s: accounts_store.issue_code(s, "K2", at(90), at(0)))
+            assert await storage.run(lambda s: accounts_store.code_expires(s, "K2")) == at(90)
         finally:
             await storage.close()
 

@@ -1,4 +1,5 @@
-"""The uplink's outbox and transactions in the station database (schema migration 3).
+"""The uplink's outbox and transactions in the station database: their tables, migration and
+queries (functions of a Storage).
 
 An uplink (server/ocpp) keeps every message it must not lose here until its peer has answered
 it, and its transactions with the peer's id for each. Its writes come in batches of operations
@@ -10,7 +11,33 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from controller.storage import Storage, _unavailable_as_retryable
+from controller.storage import Storage, unavailable_as_retryable
+from controller.storage_schema import Migrations
+
+# Transaction messages kept in the order they were made, with their payloads (JSON, timestamps
+# inside) until the central system has answered them; and the station's transactions with the
+# central system's id for each.
+MIGRATIONS = Migrations(
+    "outbox",
+    {
+        1: (
+            """CREATE TABLE uplink_outbox (
+            id INTEGER PRIMARY KEY,
+            tx INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_utc_us INTEGER NOT NULL)""",
+            """CREATE TABLE uplink_transactions (
+            tx INTEGER PRIMARY KEY,
+            pile_id INTEGER NOT NULL,
+            car TEXT NOT NULL,
+            meter_start_wh INTEGER NOT NULL,
+            csms_id INTEGER,
+            stopped INTEGER NOT NULL DEFAULT 0 CHECK (stopped IN (0, 1)))""",
+        ),
+    },
+    legacy={3: 1},  # the one list made them in its version 3
+)
 
 
 class OutboxRow(NamedTuple):
@@ -68,8 +95,8 @@ Operation = Put | Sent | Begin | PeerId | Stopped | Forget
 def apply(storage: Storage, operations: list[Operation]) -> None:
     """Apply the operations in order, in one transaction; runs of puts and of sends are one
     statement each (executemany), so a batch of hundreds costs little."""
-    db = storage._db
-    with _unavailable_as_retryable(), db.atomic():
+    db = storage.db
+    with unavailable_as_retryable(), db.atomic():
         cursor = db.cursor()
         i = 0
         while i < len(operations):
@@ -115,8 +142,8 @@ def _apply_one(cursor: Any, op: Operation) -> None:
 
 def load(storage: Storage) -> tuple[list[OutboxRow], list[TransactionRow]]:
     """The messages waiting, in sending order, and the transactions still referred to."""
-    db = storage._db
-    with _unavailable_as_retryable():
+    db = storage.db
+    with unavailable_as_retryable():
         rows = db.execute_sql(
             "SELECT id, tx, action, payload, created_utc_us FROM uplink_outbox ORDER BY id"
         ).fetchall()

@@ -13,10 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from controller import state_dir, storage_accounts
+from controller import state_dir
 from controller import storage_schema as schema
-from controller.storage import DATABASE_FILENAME, Role, Storage
-from controller.storage_accounts import TokenHolder
+from controller.storage import DATABASE_FILENAME, Storage
+from server.accounts import store as accounts_store
+from server.accounts.store import TokenHolder
+from server.accounts.tables import Role, code_digest
+from server.assembly.database import open_storage
+from tests.kits import legacy_schema
 
 T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 LATER = T0 + timedelta(days=1)
@@ -33,12 +37,14 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(db_path: Path) -> Iterator[Storage]:
-    with Storage.open(db_path) as storage:
+    with open_storage(db_path) as storage:
         yield storage
 
 
 def test_a_new_database_and_its_wal_and_shm_are_0600(store: Storage, db_path: Path) -> None:
-    store.add_user("alice", "h", Role.DRIVER)  # a write: the -wal and -shm files exist now
+    accounts_store.add_user(
+        store, "alice", "h", Role.DRIVER
+    )  # a write: the -wal and -shm files exist now
     files = [db_path, db_path.with_name(f"{DATABASE_FILENAME}-wal")]
     files.append(db_path.with_name(f"{DATABASE_FILENAME}-shm"))
     assert [mode(f) for f in files] == [0o600] * 3
@@ -48,14 +54,14 @@ def test_a_new_database_and_its_wal_and_shm_are_0600(store: Storage, db_path: Pa
 def test_files_open_to_others_are_tightened_when_opened(
     db_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    Storage.open(db_path).close()
+    open_storage(db_path).close()
     state_dir.prepare(db_path.parent).chmod(0o755)
     db_path.chmod(0o644)
     wal = db_path.with_name(f"{DATABASE_FILENAME}-wal")
     wal.write_bytes(b"")  # as an older station left it, readable by all
     wal.chmod(0o644)
     with caplog.at_level(logging.WARNING):
-        Storage.open(db_path).close()
+        open_storage(db_path).close()
         state_dir.prepare(db_path.parent)
     assert (mode(db_path), mode(db_path.parent)) == (0o600, 0o700)
     assert "mode 0644); now 0600" in caplog.text and "mode 0755); now 0700" in caplog.text
@@ -63,18 +69,18 @@ def test_files_open_to_others_are_tightened_when_opened(
 
 def test_a_code_is_stored_as_its_digest_only(store: Storage, db_path: Path) -> None:
     code = "Plain-Code-4Kx9"
-    store.issue_code(code, LATER, T0)
-    assert store.code_expires(code) == LATER
-    assert storage_accounts.code_usable(store, code, T0)
-    assert not storage_accounts.code_usable(store, code + "x", T0)
+    accounts_store.issue_code(store, code, LATER, T0)
+    assert accounts_store.code_expires(store, code) == LATER
+    assert accounts_store.code_usable(store, code, T0)
+    assert not accounts_store.code_usable(store, code + "x", T0)
     store.close()  # the last connection checkpoints: everything is in the one file now
     assert code.encode() not in db_path.read_bytes()
     rows = sqlite3.connect(db_path).execute("SELECT * FROM registration_codes").fetchall()
-    assert rows[0][0] == schema.code_digest(code) and code not in repr(rows)
-    with Storage.open(db_path) as again:
-        user = again.add_user("alice", "h", Role.DRIVER)
-        assert again.use_code(code, user, T0)
-        assert not storage_accounts.code_usable(again, code, T0)  # spent
+    assert rows[0][0] == code_digest(code) and code not in repr(rows)
+    with open_storage(db_path) as again:
+        user = accounts_store.add_user(again, "alice", "h", Role.DRIVER)
+        assert accounts_store.use_code(again, code, user, T0)
+        assert not accounts_store.code_usable(again, code, T0)  # spent
 
 
 def build_v2(path: Path) -> None:
@@ -82,9 +88,9 @@ def build_v2(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute(schema.VERSION_TABLE)
+    conn.execute(legacy_schema.VERSION_TABLE)
     for version in (1, 2):
-        for statement in schema.MIGRATIONS[version]:
+        for statement in legacy_schema.MIGRATIONS[version]:
             conn.execute(statement)
         conn.execute("INSERT INTO schema_version VALUES (?, 0)", (version,))
     conn.execute("INSERT INTO users VALUES (1, 'old', 'hash', 'driver', 0)")
@@ -100,11 +106,13 @@ def build_v2(path: Path) -> None:
 
 def test_the_upgrade_from_schema_2_hashes_the_codes_already_issued(db_path: Path) -> None:
     build_v2(db_path)
-    with Storage.open(db_path, now=T0) as store:
-        assert store.user_by_id(1).token_generation == 0  # type: ignore[union-attr]
-        assert not storage_accounts.code_usable(store, "Spent-Old-Code", T0)
-        user = store.add_user("new", "h", Role.DRIVER)
-        assert store.use_code("Unspent-Old-Code", user, T0)  # an issued code still works
+    with open_storage(db_path, now=T0) as store:
+        assert accounts_store.user_by_id(store, 1).token_generation == 0  # type: ignore[union-attr]
+        assert not accounts_store.code_usable(store, "Spent-Old-Code", T0)
+        user = accounts_store.add_user(store, "new", "h", Role.DRIVER)
+        assert accounts_store.use_code(
+            store, "Unspent-Old-Code", user, T0
+        )  # an issued code still works
     data = db_path.read_bytes()
     assert b"Unspent-Old-Code" not in data and b"Spent-Old-Code" not in data
     assert mode(db_path) == 0o600
@@ -114,35 +122,35 @@ def test_the_upgrade_from_schema_2_hashes_the_codes_already_issued(db_path: Path
 
 
 def test_token_generations_rise_with_each_change(store: Storage, db_path: Path) -> None:
-    alice = store.add_user("alice", "h1", Role.DRIVER)
-    olga = store.add_user("olga", "h1", Role.OPERATOR)
-    assert storage_accounts.token_holders(store) == [
+    alice = accounts_store.add_user(store, "alice", "h1", Role.DRIVER)
+    olga = accounts_store.add_user(store, "olga", "h1", Role.OPERATOR)
+    assert accounts_store.token_holders(store) == [
         TokenHolder(alice, "alice", Role.DRIVER, 0), TokenHolder(olga, "olga", Role.OPERATOR, 0)
     ]  # fmt: skip
-    assert storage_accounts.set_password(store, alice, "h2") == 1
-    assert storage_accounts.end_tokens(store, alice) == 2
-    assert store.user_by_id(alice).password_hash == "h2"  # type: ignore[union-attr]
-    assert storage_accounts.remove_user(store, alice, T0)
-    removed = store.user_by_id(alice)
+    assert accounts_store.set_password(store, alice, "h2") == 1
+    assert accounts_store.end_tokens(store, alice) == 2
+    assert accounts_store.user_by_id(store, alice).password_hash == "h2"  # type: ignore[union-attr]
+    assert accounts_store.remove_user(store, alice, T0)
+    removed = accounts_store.user_by_id(store, alice)
     assert removed is not None and removed.removed == T0 and removed.token_generation == 3
-    assert removed.password_hash == storage_accounts.REMOVED_HASH
-    holders = storage_accounts.token_holders(store)
+    assert removed.password_hash == accounts_store.REMOVED_HASH
+    holders = accounts_store.token_holders(store)
     assert [(h.id, h.removed) for h in holders] == [(alice, True), (olga, False)]
     # A removed user changes no more.
-    assert storage_accounts.end_tokens(store, alice) is None
-    assert storage_accounts.set_password(store, alice, "h3") is None
-    assert not storage_accounts.remove_user(store, alice, T0)
-    assert storage_accounts.end_tokens(store, 999) is None
+    assert accounts_store.end_tokens(store, alice) is None
+    assert accounts_store.set_password(store, alice, "h3") is None
+    assert not accounts_store.remove_user(store, alice, T0)
+    assert accounts_store.end_tokens(store, 999) is None
 
 
 def test_data_version_moves_for_another_connections_commits_only(
     store: Storage, db_path: Path
 ) -> None:
-    before = storage_accounts.data_version(store)
-    store.add_user("alice", "h", Role.DRIVER)
-    assert storage_accounts.data_version(store) == before  # its own write
+    before = accounts_store.data_version(store)
+    accounts_store.add_user(store, "alice", "h", Role.DRIVER)
+    assert accounts_store.data_version(store) == before  # its own write
     other = sqlite3.connect(db_path)
     other.execute("UPDATE users SET token_generation = 7")
     other.commit()
     other.close()
-    assert storage_accounts.data_version(store) != before
+    assert accounts_store.data_version(store) != before
