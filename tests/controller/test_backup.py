@@ -17,7 +17,7 @@ from server.accounts import audit_log
 from server.accounts import store as accounts_store
 from server.assembly.database import open_storage
 from server.cli import main
-from tests.controller.test_storage import UNITS, at, bill
+from tests.controller.storage_kit import UNITS, at, bill
 from tests.kits import legacy_schema
 
 T0 = datetime(2025, 1, 31, 23, 59, 58, tzinfo=UTC)

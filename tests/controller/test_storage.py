@@ -7,14 +7,14 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
 import peewee
 import pytest
 
-from controller.billing import Bill, EndReason
+from controller.billing import EndReason
 from controller.storage import (
     BillNotSaved,
     SchemaTooNew,
@@ -22,30 +22,13 @@ from controller.storage import (
     StorageUnavailable,
 )
 from controller.storage_schema import SCHEMA_VERSION
-from controller.units import Units
 from server.accounts import audit_log
 from server.accounts import store as accounts_store
 from server.accounts.store import CodeRefused, DuplicateUsername
 from server.accounts.tables import Role
 from server.assembly.database import open_async_storage, open_storage
 from tests.controller.harness import COMMON, World, pile
-
-T0 = datetime(2024, 5, 8, 6, 0, tzinfo=UTC)
-UNITS = Units.for_powers([30_000, 7_000])  # the default station: 210,000 ticks per second
-
-
-def at(minutes: int) -> datetime:
-    return T0 + timedelta(minutes=minutes)
-
-
-def bill(car: str = "V1", kwh: int = 10, yuan: int = 7) -> Bill:
-    """A bill of whole kWh and whole yuan (the exact-money test makes a real, uneven one)."""
-    return Bill(
-        bill_id=1, car=car, queue_no="T1", pile_id=3, pile_name="C", start_tick=0,
-        end_tick=UNITS.ticks(3600), energy=UNITS.energy_from_kwh(kwh),
-        charge_fee=yuan * UNITS.fee_units_per_yuan, service_fee=UNITS.fee_units_per_yuan,
-        reason=EndReason.COMPLETED,
-    )  # fmt: skip
+from tests.controller.storage_kit import UNITS, at, bill
 
 
 @pytest.fixture

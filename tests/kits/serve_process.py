@@ -10,6 +10,24 @@ from pathlib import Path
 from typing import Any
 
 SCRIPT = Path(sys.executable).parent / "charge-station"
+# One fast pile at a bench speed-up, on a free port, with the bench registration code.
+CONFIG = """
+[clock]
+scale = 600            # ten station minutes a real second
+
+[server]
+port = 0
+poll_s = 2
+
+[accounts]
+bench_registration_code = "bench-only-code"
+
+[[piles]]
+id = 1
+name = "A"
+mode = "fast"
+power_kw = 30
+"""
 
 
 def start_serve(
@@ -30,3 +48,10 @@ def start_serve(
         _, err = proc.communicate(timeout=10)
         raise AssertionError(f"the station did not start: {line!r} {err or ''}")
     return proc, match.group(1)
+
+
+def start(config: Path, state: Path) -> tuple[subprocess.Popen[str], str]:
+    """The station, and its HOST:PORT."""
+    proc, url = start_serve(config, state)
+    assert url.startswith("http://"), url
+    return proc, url.removeprefix("http://")

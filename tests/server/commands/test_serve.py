@@ -13,25 +13,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import websocket_connect
 
-from tests.kits.serve_process import SCRIPT, start_serve
-
-CONFIG = """
-[clock]
-scale = 600            # ten station minutes a real second
-
-[server]
-port = 0
-poll_s = 2
-
-[accounts]
-bench_registration_code = "bench-only-code"
-
-[[piles]]
-id = 1
-name = "A"
-mode = "fast"
-power_kw = 30
-"""
+from tests.kits.serve_process import CONFIG, SCRIPT, start
 
 
 @pytest.mark.asyncio
@@ -66,13 +48,6 @@ async def test_serve_register_charge_history_and_sigterm(tmp_path: Path) -> None
     assert proc.returncode == 0, err
     assert "bench configuration" in err  # said at start-up (PROTOCOL.md)
     assert "dora-pass" not in err and token not in err
-
-
-def start(config: Path, state: Path) -> tuple[subprocess.Popen[str], str]:
-    """The station, and its HOST:PORT."""
-    proc, url = start_serve(config, state)
-    assert url.startswith("http://"), url
-    return proc, url.removeprefix("http://")
 
 
 @pytest.mark.asyncio

@@ -17,7 +17,7 @@ from tornado.websocket import websocket_connect
 from controller.storage_schema import SCHEMA_VERSION
 from server.accounts import store as accounts_store
 from server.assembly.database import open_storage
-from tests.server.commands.test_serve import CONFIG, SCRIPT, start
+from tests.kits.serve_process import CONFIG, SCRIPT, start
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
