@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 
+REPLAY_GC_THRESHOLD = 20_000  # objects made between two passes of the collector (default 700)
+
+
 class ReplayArgs(NamedTuple):
     """The replay's arguments, however they were read."""
 
@@ -235,6 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if plain is None:
         args = build_parser().parse_args(words)
         return args.run(args)
+    if argv is None:
+        # The replay's modules and its run make thousands of objects that live until the exit,
+        # and the collector would walk them again and again while they are made (a few passes
+        # cost about 3% of the replay's start, docs/performance.md). Rarer passes still bound
+        # what a long scenario's garbage may hold. Not when called in process (tests).
+        gc.set_threshold(REPLAY_GC_THRESHOLD)
     code = run_replay(plain)
     if argv is None:
         # The process ends with the replay, and the collector's passes at exit would walk the
