@@ -28,9 +28,9 @@ from firmware_sim.launch import PileSimProcess
 FAULT_CODE = 42  # any non-zero code: the reference pile reports state 4 with it
 WATCH_EVERY_S = 0.05  # how often the simulator's state is read (real seconds)
 MODES = {"F": "fast", "T": "common"}
-# The log line the service writes right before it makes its clock (server/service.py: the
+# The log line the service writes right before it makes its clock (server/assembly/service.py: the
 # warning, then StationClock reads the local time); its stamp has millisecond resolution.
-CLOCK_MARK = "server.service: bench configuration"
+CLOCK_MARK = "server.assembly.service: bench configuration"
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) ")
 
 

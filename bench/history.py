@@ -31,9 +31,11 @@ sys.path.insert(0, str(ROOT))
 from tornado.httpclient import AsyncHTTPClient  # noqa: E402
 from tornado.testing import bind_unused_port  # noqa: E402
 
-from controller.storage import DATABASE_FILENAME, AsyncStorage  # noqa: E402
-from server.accounts import Accounts, load_secret  # noqa: E402
-from server.app import AppContext, make_app, make_server  # noqa: E402
+from controller.storage import DATABASE_FILENAME  # noqa: E402
+from server.accounts.accounts import Accounts, load_secret  # noqa: E402
+from server.assembly.database import open_async_storage  # noqa: E402
+from server.http.app import make_app, make_server  # noqa: E402
+from server.http.handler import AppContext  # noqa: E402
 
 BILLS_PER_USER = 100
 TARGET_P99_MS = 10.0
@@ -84,7 +86,7 @@ def fill(path: Path, bills: int) -> int:
 
 
 async def measure(state: Path, users: int, requests: int) -> list[float]:
-    storage = await AsyncStorage.open(state / DATABASE_FILENAME)
+    storage = await open_async_storage(state / DATABASE_FILENAME)
     accounts = Accounts(storage, load_secret(state))
     await accounts.load_users()  # tokens are checked against them, as in the service
     app = make_app(AppContext(accounts, storage, UTC))
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _create(state: Path) -> None:
-    storage = await AsyncStorage.open(state / DATABASE_FILENAME)  # creates the schema
+    storage = await open_async_storage(state / DATABASE_FILENAME)  # creates the schema
     await storage.close()
 
 

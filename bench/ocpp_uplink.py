@@ -31,8 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from controller.config import parse_config  # noqa: E402
 from controller.values import Mode  # noqa: E402
+from server.assembly.config import parse_config  # noqa: E402
 
 PILES = 50
 SCALE = 60
@@ -82,7 +82,7 @@ def pin(cpu: int, pid: int = 0) -> None:
 
 
 async def serve_csms(port: int) -> None:
-    from tests.server.ocpp_csms import Csms
+    from tests.kits.ocpp_csms import Csms
 
     csms = Csms()
     csms.port = port
@@ -172,8 +172,8 @@ async def alternate(
 async def bench(seconds: float, links: dict[int, str] | None) -> dict[str, Any]:
     from tornado.testing import bind_unused_port
 
+    from server.assembly.service import Service
     from server.ocpp.uplink import Uplink
-    from server.service import Service
 
     sock, port = bind_unused_port()
     sock.close()

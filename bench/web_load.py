@@ -53,7 +53,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.server.serve_process import start_serve  # noqa: E402
+from tests.kits.serve_process import start_serve  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -279,7 +279,7 @@ async def drive(base: str, clients: int, seed: int) -> int:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     drivers = Drivers(base, clients, seed)
     # All drivers come from one address here: registrations in flight count against its budget
-    # until they succeed (server.throttle, 5 an address), so at most 4 go at once.
+    # until they succeed (server.accounts.throttle, 5 an address), so at most 4 go at once.
     limit = asyncio.Semaphore(4)
     tokens = await asyncio.wait_for(
         asyncio.gather(*(drivers.register(i, limit) for i in range(clients))), 300

@@ -35,8 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 from tornado.websocket import WebSocketClientConnection, websocket_connect  # noqa: E402
 
-from controller.storage import DATABASE_FILENAME, AsyncStorage  # noqa: E402
-from server.accounts import Accounts, load_secret  # noqa: E402
+from controller.storage import DATABASE_FILENAME  # noqa: E402
+from server.accounts import store as accounts_store  # noqa: E402
+from server.accounts.accounts import Accounts, load_secret  # noqa: E402
+from server.assembly.database import open_async_storage  # noqa: E402
 
 CONFIG = """
 [station]
@@ -77,11 +79,14 @@ BARE_SERVER = textwrap.dedent(
 
 
 async def make_users(state: Path, count: int) -> list[str]:
-    storage = await AsyncStorage.open(state / DATABASE_FILENAME)
+    storage = await open_async_storage(state / DATABASE_FILENAME)
     accounts = Accounts(storage, load_secret(state))
     tokens = []
     for i in range(count):
-        user_id = await storage.add_user(f"driver{i}", "not-a-real-hash", "driver")
+        name = f"driver{i}"
+        user_id = await storage.run(
+            lambda s, name=name: accounts_store.add_user(s, name, "not-a-real-hash", "driver")
+        )
         tokens.append(accounts.token_for(user_id, f"driver{i}", "driver"))
     await storage.close()
     return tokens

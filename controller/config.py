@@ -1,6 +1,8 @@
-"""The station's TOML configuration: loaded once, validated, every error naming its key.
+"""The station's own sections of the TOML configuration ([station], [tariff], [[piles]],
+[clock]): loaded once, validated, every error naming its key.
 
-Defaults are the brief's station (RULES §1) and tariff (RULES §6).
+Defaults are the brief's station (RULES §1) and tariff (RULES §6). The server's components
+parse their own sections (server.assembly.config reads the whole file).
 """
 
 from __future__ import annotations
@@ -8,9 +10,18 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, NamedTuple
 
+# The readers of one value, under the short names the parsers below have always used.
+from controller.config_values import ConfigError
+from controller.config_values import decimal_of as _decimal
+from controller.config_values import key_name as _key
+from controller.config_values import no_unknown as _no_unknown
+from controller.config_values import one_of as _enum
+from controller.config_values import table_of as _table
+from controller.config_values import to_decimal as _to_decimal
+from controller.config_values import whole_number as _int
 from controller.tariff import (
     DEFAULT_PERIODS,
     DEFAULT_PRICES_YUAN,
@@ -26,15 +37,6 @@ from drivers.registry import device_keys, meter_kind, meter_names, pile_kind, pi
 
 MAX_POWER_KW = Decimal(1000)  # no pile built today delivers more than a megawatt
 MAX_PRICE_YUAN = Decimal(1000)
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; says which key and what is wrong with it."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
 
 
 class StationSettings(NamedTuple):
@@ -73,48 +75,6 @@ class ClockSettings(NamedTuple):
     scale: float = 1.0  # the station's time runs this many times faster (bench runs)
 
 
-class ServerSettings(NamedTuple):
-    host: str = "127.0.0.1"
-    port: int = 8080
-    max_quantity_kwh: float = 300.0
-    poll_s: float = 1.0  # the control loop's cadence, in station seconds
-    # HTTPS and WSS from this certificate chain and key (PEM files); both or neither.
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    # systemd readiness: after the first good poll of every pile, or after this long at most.
-    ready_timeout_s: float = 30.0
-    # Origins (scheme://host[:port]) of front ends served elsewhere that may call the API from
-    # a browser (CORS); the station's own pages are same-origin and need none.
-    cors_origins: tuple[str, ...] = ()
-
-
-class AccountSettings(NamedTuple):
-    # A fixed registration code makes a *bench* configuration (PROTOCOL.md); never the default.
-    bench_registration_code: str | None = None
-    token_ttl_s: int = 7 * 24 * 3600
-
-
-class OcppSettings(NamedTuple):
-    """The OCPP 1.6J uplink to the operator's central system (server/ocpp); off without a url."""
-
-    url: str | None = None  # ws:// or wss://: the CSMS endpoint; the station appends /<id>
-    charge_point_id: str = ""  # the station's identity at the CSMS (each pile is a connector)
-    password: str | None = None  # HTTP Basic (OCPP-J security profile 1, or 2 with wss://)
-    cafile: str | None = None  # PEM file of the CA that signed the CSMS's certificate (wss://)
-    heartbeat_s: int = 300  # until the CSMS's BootNotification answer says otherwise
-    meter_values_s: int = 60  # station seconds between MeterValues of a transaction; 0 = none
-    reconnect_max_s: float = 60.0  # the longest pause between connection attempts (real s)
-
-
-class MetricsSettings(NamedTuple):
-    """/metrics for Prometheus on a listener of its own; off without a port."""
-
-    port: int | None = None
-    host: str = "127.0.0.1"
-    # A bearer token the scraper must send; required when host is not a loopback address.
-    token: str | None = None
-
-
 DEFAULT_PILES = (
     PileConfig(1, "A", Mode.FAST, 30_000),
     PileConfig(2, "B", Mode.FAST, 30_000),
@@ -125,14 +85,12 @@ DEFAULT_PILES = (
 
 
 class Config(NamedTuple):
+    """The station's own sections; the server's components own theirs (server.assembly.config)."""
+
     station: StationSettings
     tariff: Tariff
     piles: tuple[PileConfig, ...]
     clock: ClockSettings = ClockSettings()
-    server: ServerSettings = ServerSettings()
-    accounts: AccountSettings = AccountSettings()
-    ocpp: OcppSettings = OcppSettings()
-    metrics: MetricsSettings = MetricsSettings()
 
 
 def default_config() -> Config:
@@ -140,8 +98,14 @@ def default_config() -> Config:
     return Config(StationSettings(), parse_tariff({}), DEFAULT_PILES)
 
 
-def load_config(path: str) -> Config:
-    """Read and validate a configuration file; ConfigError names the key and the problem."""
+def load_config(path: str, others: frozenset[str] = frozenset()) -> Config:
+    """Read and validate a configuration file's station sections (the sections named in
+    `others` are other components': accepted and left alone); ConfigError names the key."""
+    return parse_config(read_toml(path), others)
+
+
+def read_toml(path: str) -> dict[str, Any]:
+    """A configuration file's tables; ConfigError when it cannot be read or is not TOML."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -150,22 +114,21 @@ def load_config(path: str) -> Config:
     except UnicodeDecodeError as exc:
         raise ConfigError(path, f"not UTF-8 text ({exc.reason})") from exc
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, f"not valid TOML: {exc}") from exc
-    return parse_config(data)
 
 
 # The keys each table accepts (the tables' own, and every [[piles]] table's: PILE_KEYS).
-SECTION_KEYS = {"station", "tariff", "piles", "clock", "server", "accounts"}
-SECTION_KEYS |= {"ocpp", "metrics"}
+SECTION_KEYS = {"station", "tariff", "piles", "clock"}
 CLOCK_KEYS = {"scale"}
-ACCOUNT_KEYS = {"bench_registration_code", "token_ttl_s"}
 TARIFF_KEYS = {"service_fee", "prices", "periods"}
 
 
-def parse_config(data: dict[str, Any]) -> Config:
-    _no_unknown(data, "", SECTION_KEYS)
+def parse_config(data: dict[str, Any], others: frozenset[str] = frozenset()) -> Config:
+    """The station's sections of a configuration's tables. The sections named in `others`
+    belong to other components (server.sections): accepted here, and left to them."""
+    _no_unknown(data, "", SECTION_KEYS | others)
     station = parse_station(_table(data, "station", "station"))
     tariff = parse_tariff(_table(data, "tariff", "tariff"))
     piles = parse_piles(data["piles"]) if "piles" in data else DEFAULT_PILES
@@ -174,160 +137,7 @@ def parse_config(data: dict[str, Any]) -> Config:
     scale = float(_to_decimal(clock.get("scale", 1), "clock.scale"))
     if not 0 < scale <= 10_000:
         raise ConfigError("clock.scale", f"{scale} must be above 0 and at most 10000")
-    return Config(
-        station,
-        tariff,
-        piles,
-        ClockSettings(scale),
-        parse_server(_table(data, "server", "server")),
-        parse_accounts(_table(data, "accounts", "accounts")),
-        parse_ocpp(_table(data, "ocpp", "ocpp")),
-        parse_metrics(_table(data, "metrics", "metrics")),
-    )
-
-
-def parse_server(table: dict[str, Any]) -> ServerSettings:
-    _no_unknown(table, "server", SERVER_KEYS)
-    d = ServerSettings()
-    host = table.get("host", d.host)
-    if not isinstance(host, str) or not host:
-        raise ConfigError("server.host", "must be an address to listen on, as 0.0.0.0")
-    max_kwh = float(
-        _to_decimal(table.get("max_quantity_kwh", d.max_quantity_kwh), "server.max_quantity_kwh")
-    )
-    if not 0 < max_kwh <= 10_000:
-        raise ConfigError("server.max_quantity_kwh", f"{max_kwh} must be above 0 and at most 10000")
-    poll_s = float(_to_decimal(table.get("poll_s", d.poll_s), "server.poll_s"))
-    if not 0.05 <= poll_s <= 60:
-        raise ConfigError("server.poll_s", f"{poll_s} must be from 0.05 to 60 seconds")
-    tls_cert = _path(table, "server", "tls_cert")
-    tls_key = _path(table, "server", "tls_key")
-    if (tls_cert is None) != (tls_key is None):
-        missing = "server.tls_key" if tls_key is None else "server.tls_cert"
-        raise ConfigError(missing, "is required too: TLS needs both a certificate and its key")
-    ready_s = float(
-        _to_decimal(table.get("ready_timeout_s", d.ready_timeout_s), "server.ready_timeout_s")
-    )
-    if not 0 < ready_s <= 3600:
-        raise ConfigError("server.ready_timeout_s", f"{ready_s} must be above 0 and at most 3600")
-    port = _int(table, "server", "port", d.port, 0, 65535)
-    origins = _origins(table.get("cors_origins", []))
-    return ServerSettings(host, port, max_kwh, poll_s, tls_cert, tls_key, ready_s, origins)
-
-
-SERVER_KEYS = {"host", "port", "max_quantity_kwh", "poll_s", "tls_cert", "tls_key"}
-SERVER_KEYS |= {"ready_timeout_s", "cors_origins"}
-
-
-def _origins(value: Any) -> tuple[str, ...]:
-    """server.cors_origins: a list of origins as a browser sends them (no path, no slash)."""
-    if not isinstance(value, list):
-        raise ConfigError("server.cors_origins", 'must be a list, as ["http://192.168.1.20:3000"]')
-    origins = []
-    for item in value:
-        ok = isinstance(item, str) and item.startswith(("http://", "https://"))
-        host = item.split("://", 1)[1] if ok else ""
-        if not ok or not host or "/" in host or host != host.strip() or "*" in host:
-            raise ConfigError(
-                "server.cors_origins",
-                f"{item!r} is not an origin: scheme://host[:port], as http://192.168.1.20:3000",
-            )
-        origins.append(item.lower())
-    return tuple(origins)
-
-
-def _path(table: dict[str, Any], where: str, key: str) -> str | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ConfigError(_key(where, key), "must be the path of a file")
-    return value
-
-
-def parse_accounts(table: dict[str, Any]) -> AccountSettings:
-    _no_unknown(table, "accounts", ACCOUNT_KEYS)
-    code = table.get("bench_registration_code")
-    if code is not None and (not isinstance(code, str) or len(code) < 8):
-        raise ConfigError(
-            "accounts.bench_registration_code", "must be text of 8 characters or more"
-        )
-    ttl = _int(table, "accounts", "token_ttl_s", AccountSettings().token_ttl_s, 60, 365 * 24 * 3600)
-    return AccountSettings(code, ttl)
-
-
-OCPP_KEYS = {"url", "charge_point_id", "password", "cafile", "heartbeat_s", "meter_values_s"}
-OCPP_KEYS |= {"reconnect_max_s"}
-# The identity ends the URL and is the Basic user name: no '/', no ':', nothing to escape.
-_CHARGE_POINT_ID = re.compile(r"[A-Za-z0-9._-]{1,48}")
-
-
-def parse_ocpp(table: dict[str, Any]) -> OcppSettings:
-    _no_unknown(table, "ocpp", OCPP_KEYS)
-    d = OcppSettings()
-    url = table.get("url")
-    if url is not None:
-        ok = isinstance(url, str) and url.startswith(("ws://", "wss://"))
-        host = url.split("://", 1)[1].split("/", 1)[0] if ok else ""
-        if not ok or not host or any(c.isspace() for c in url) or "?" in url or "#" in url:
-            raise ConfigError(
-                "ocpp.url",
-                f"{url!r} is not a WebSocket URL: ws:// or wss://, as "
-                '"wss://csms.example.com/ocpp" (the station appends /charge_point_id)',
-            )
-        url = url.rstrip("/")
-    cp_id = table.get("charge_point_id", d.charge_point_id)
-    if not isinstance(cp_id, str) or (cp_id and not _CHARGE_POINT_ID.fullmatch(cp_id)):
-        raise ConfigError(
-            "ocpp.charge_point_id", f"{cp_id!r}: 1 to 48 letters, digits, '_', '.' or '-'"
-        )
-    if url is not None and not cp_id:
-        raise ConfigError("ocpp.charge_point_id", "is required with ocpp.url")
-    password = table.get("password")
-    # OCPP 1.6 security whitepaper, profile 1/2: a password of 16 to 40 characters.
-    if password is not None and (
-        not isinstance(password, str) or not 16 <= len(password) <= 40 or not password.isprintable()
-    ):
-        raise ConfigError("ocpp.password", "must be 16 to 40 printable characters")
-    cafile = _path(table, "ocpp", "cafile")
-    if cafile is not None and not (url or "").startswith("wss://"):
-        raise ConfigError("ocpp.cafile", "is for a wss:// ocpp.url only")
-    heartbeat_s = _int(table, "ocpp", "heartbeat_s", d.heartbeat_s, 1, 86_400)
-    meter_values_s = _int(table, "ocpp", "meter_values_s", d.meter_values_s, 0, 86_400)
-    reconnect_max_s = float(
-        _to_decimal(table.get("reconnect_max_s", d.reconnect_max_s), "ocpp.reconnect_max_s")
-    )
-    if not 0.1 <= reconnect_max_s <= 3600:
-        raise ConfigError(
-            "ocpp.reconnect_max_s", f"{reconnect_max_s} must be from 0.1 to 3600 seconds"
-        )
-    return OcppSettings(url, cp_id, password, cafile, heartbeat_s, meter_values_s, reconnect_max_s)
-
-
-METRICS_KEYS = {"port", "host", "token"}
-LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
-
-
-def parse_metrics(table: dict[str, Any]) -> MetricsSettings:
-    _no_unknown(table, "metrics", METRICS_KEYS)
-    d = MetricsSettings()
-    port = _int(table, "metrics", "port", None, 0, 65535) if "port" in table else None
-    host = table.get("host", d.host)
-    if not isinstance(host, str) or not host:
-        raise ConfigError("metrics.host", "must be an address to listen on, as 127.0.0.1")
-    token = table.get("token")
-    if token is not None and (
-        not isinstance(token, str) or len(token) < 16 or not token.isprintable() or " " in token
-    ):
-        raise ConfigError("metrics.token", "must be 16 or more printable characters, no spaces")
-    loopback = host in LOOPBACK_HOSTS or host.startswith("127.")
-    if not loopback and token is None:
-        raise ConfigError(
-            "metrics.token",
-            f"is required when metrics.host ({host}) is not a loopback address: /metrics "
-            "without a token is served on 127.0.0.1 only",
-        )
-    return MetricsSettings(port, host, token)
+    return Config(station, tariff, piles, ClockSettings(scale))
 
 
 def parse_station(table: dict[str, Any]) -> StationSettings:
@@ -518,65 +328,6 @@ def parse_tariff(table: dict[str, Any]) -> Tariff:
     if problem:
         raise ConfigError("tariff.periods", f"must cover the whole day exactly once: {problem}")
     return Tariff(tuple(sorted(periods, key=lambda p: p.start_s)), service)
-
-
-# -- helpers -----------------------------------------------------------------------------------
-
-
-def _key(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _no_unknown(table: dict[str, Any], where: str, known: set[str]) -> None:
-    for key in table:
-        if key not in known:
-            expected = ", ".join(sorted(known))
-            raise ConfigError(_key(where, key), f"unknown key (expected one of: {expected})")
-
-
-def _table(data: dict[str, Any], key: str, name: str) -> dict[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(name, "must be a table")
-    return value
-
-
-def _int(table: dict[str, Any], where: str, key: str, default: int | None, lo: int, hi: int) -> int:
-    if key not in table and default is not None:
-        return default
-    value = table.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(_key(where, key), f"must be a whole number, got {value!r}")
-    if not lo <= value <= hi:
-        raise ConfigError(_key(where, key), f"{value} is out of range {lo}..{hi}")
-    return value
-
-
-def _enum(table: dict[str, Any], where: str, key: str, kind: Any, default: Any) -> Any:
-    if key not in table and default is not None:
-        return default
-    value = table.get(key)
-    choices = [m.value for m in kind]
-    if value not in choices:
-        raise ConfigError(_key(where, key), f"{value!r} is not one of {', '.join(choices)}")
-    return kind(value)
-
-
-def _decimal(table: dict[str, Any], where: str, key: str) -> Decimal:
-    return _to_decimal(table.get(key), _key(where, key))
-
-
-def _to_decimal(value: Any, key: str) -> Decimal:
-    # A TOML float is read back through its shortest repr, so 0.7 is exactly 0.7.
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(key, f"must be a number, got {value!r}")
-    try:
-        number = Decimal(repr(value) if isinstance(value, float) else str(value))
-    except InvalidOperation:
-        raise ConfigError(key, f"must be a number, got {value!r}") from None
-    if not number.is_finite():
-        raise ConfigError(key, f"must be a finite number, got {value!r}")
-    return number
 
 
 def _price(value: Any, key: str) -> int:

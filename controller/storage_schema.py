@@ -1,26 +1,31 @@
-"""The station database's schema: versioned migrations, the peewee models and the records read.
+"""The station database's schema: the runner of every component's versioned migrations, the
+station's own tables (bills, the saved queue), and the bill records read from them.
 
-Each migration is frozen SQL: once released, a version's statements never change, and a new
-schema is a new entry in MIGRATIONS. The models below always describe the newest version; they
-are built per database (models_for) so that two databases open in one process never share
-bindings. The SQL is SQLite's dialect; another peewee back end would get its own list.
+Each part of the station owns its tables and their migrations (a Migrations list: the station's
+here; the accounts', the audit log's and the uplink's in server/), and this runner applies them
+without knowing them: each component's applied versions are rows of `schema_versions`. A
+migration is frozen: once released, a version's statements never change, and a new schema is a
+new version in its component's list. The models always describe the newest version; they are
+built per database (Storage.bound) so that two databases open in one process never share
+bindings. The SQL is SQLite's dialect; another peewee back end would get its own lists.
+
+`schema_version` holds the version of the database's format, one row per format version the
+file has passed: versions 1 to 4 were one list of migrations for every table (each component's
+`legacy` map says which of its versions each of them made); version 5 keeps each component's
+versions in `schema_versions`. A database older than 5 is upgraded in place: its components
+start from the versions that list gave them.
 
 Stored representations (the reasons are in controller.storage's docstring):
 - times: INTEGER microseconds since the Unix epoch, UTC (`*_utc_us`);
 - energy and money: TEXT holding an exact reduced fraction, "n" or "n/d" (`str(Fraction)`),
-  in Wh and in yuan (`energy_wh`, `*_fee_yuan`);
-- registration codes: only their SHA-256 (`code_sha256`, code_digest), so that the file does
-  not hand out unspent codes. A code is 96 random bits: a fast hash is enough, no guess of it
-  can be checked against the digest faster than against /register.
+  in Wh and in yuan (`energy_wh`, `*_fee_yuan`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from fractions import Fraction
 from typing import Any, NamedTuple
 
@@ -28,34 +33,54 @@ from peewee import AutoField, BigIntegerField, Database, IntegerField, Model, Te
 
 from controller.billing import EndReason
 
-# The version table is the one thing every version shares, so it is created outside the
-# migrations and never changes: one row per applied migration.
+# The version table is the one thing every format shares, so it is created outside the
+# migrations and never changes: one row per format version the file has passed.
 VERSION_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_version ("
     " version INTEGER PRIMARY KEY,"
     " applied_utc_us INTEGER NOT NULL)"
 )
+SCHEMA_VERSION = 5  # the format: components keep their own versions (COMPONENT_TABLE)
+# One row per applied migration of each component.
+COMPONENT_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_versions ("
+    " component TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " applied_utc_us INTEGER NOT NULL,"
+    " PRIMARY KEY (component, version))"
+)
+# A database made by the one list (formats 1 to 4) keeps the version that list had reached
+# under this name in schema_versions: a component first opened after the upgrade starts from it.
+SINGLE_LIST = "single-list"
 
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        # AUTOINCREMENT: an id is never reused, even after a delete, so an old token or an old
-        # bill number can never name somebody else's account or bill.
-        """CREATE TABLE users (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            username TEXT NOT NULL UNIQUE,
-            password_hash TEXT NOT NULL,
-            role TEXT NOT NULL CHECK (role IN ('driver', 'operator')),
-            created_utc_us INTEGER NOT NULL)""",
-        """CREATE TABLE registration_codes (
-            code TEXT PRIMARY KEY NOT NULL,
-            created_utc_us INTEGER NOT NULL,
-            expires_utc_us INTEGER NOT NULL,
-            used_by INTEGER REFERENCES users (id),
-            used_utc_us INTEGER,
-            CHECK ((used_by IS NULL) = (used_utc_us IS NULL)))""",
-        # user_id has no ON DELETE CASCADE: bills are financial records, so deleting a user who
-        # has bills fails instead of silently taking the bills along.
-        """CREATE TABLE bills (
+# A migration step: a frozen SQL statement, or a function of the database for what SQL alone
+# cannot do (registering an SQL function a statement after it calls).
+Step = str | Callable[[Database], None]
+
+
+@dataclass(frozen=True)
+class Migrations:
+    """One component's tables: its name, its migrations (version -> steps, from 1, in order),
+    and which of its versions the one list's versions 1 to 4 had made (`legacy`)."""
+
+    component: str
+    steps: Mapping[int, tuple[Step, ...]]
+    legacy: Mapping[int, int] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        return max(self.steps)
+
+
+STATION = Migrations(
+    "station",
+    {
+        1: (
+            # user_id names an account (server.accounts). The reference dates from the one list,
+            # when every table was made together, and stays: no bill names a user who never
+            # existed. It has no ON DELETE CASCADE: bills are financial records, so deleting a
+            # user who has bills fails instead of silently taking the bills along.
+            """CREATE TABLE bills (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             user_id INTEGER REFERENCES users (id),
             car TEXT NOT NULL,
@@ -69,146 +94,119 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             charge_fee_yuan TEXT NOT NULL,
             service_fee_yuan TEXT NOT NULL,
             CHECK (end_utc_us >= start_utc_us))""",
-        # "A user's newest bills first, num of them" (/user/log). Every SQLite index ends with
-        # the rowid, so ORDER BY end DESC, id DESC is read straight off this index, no sort.
-        "CREATE INDEX bills_user_end ON bills (user_id, end_utc_us)",
-        """CREATE TABLE audit_log (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            at_utc_us INTEGER NOT NULL,
-            user_id INTEGER REFERENCES users (id),
-            action TEXT NOT NULL,
-            detail TEXT NOT NULL)""",
-    ),
-    # The station's queue state (controller.snapshot) as JSON, one row, replaced on every save:
-    # requests, pile queues and open sessions with their meter baselines survive a restart.
-    2: (
-        """CREATE TABLE station_state (
+            # "A user's newest bills first, num of them" (/user/log). Every SQLite index ends
+            # with the rowid, so ORDER BY end DESC, id DESC is read straight off this index.
+            "CREATE INDEX bills_user_end ON bills (user_id, end_utc_us)",
+        ),
+        # The station's queue state (controller.snapshot) as JSON, one row, replaced on every
+        # save: requests, pile queues and open sessions with their meter baselines survive a
+        # restart.
+        2: (
+            """CREATE TABLE station_state (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             saved_utc_us INTEGER NOT NULL,
             state TEXT NOT NULL)""",
-    ),
-    # The uplink's durable outbox (server/ocpp): transaction messages kept in the order they
-    # were made, with their payloads (JSON, timestamps inside) until the central system has
-    # answered them; and the station's transactions with the central system's id for each.
-    3: (
-        """CREATE TABLE uplink_outbox (
-            id INTEGER PRIMARY KEY,
-            tx INTEGER NOT NULL,
-            action TEXT NOT NULL,
-            payload TEXT NOT NULL,
-            created_utc_us INTEGER NOT NULL)""",
-        """CREATE TABLE uplink_transactions (
-            tx INTEGER PRIMARY KEY,
-            pile_id INTEGER NOT NULL,
-            car TEXT NOT NULL,
-            meter_start_wh INTEGER NOT NULL,
-            csms_id INTEGER,
-            stopped INTEGER NOT NULL DEFAULT 0 CHECK (stopped IN (0, 1)))""",
-    ),
-    4: (
-        # A token carries its user's generation; raising it ends every token issued before
-        # (a new password, a revocation, a removal). Existing tokens carry none and count as 0.
-        "ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0",
-        # A removed user's row stays: bills and audit entries name it (no ON DELETE, above),
-        # and the name stays taken, so that no new account inherits its bills in a report.
-        "ALTER TABLE users ADD COLUMN removed_utc_us INTEGER",
-        # Registration codes as digests (code_sha256 is registered by upgrade()). Zeroing
-        # freed pages makes the old table's plain codes leave the file, not only the schema.
-        "PRAGMA secure_delete = ON",
-        """CREATE TABLE registration_codes_v4 (
-            code_sha256 TEXT PRIMARY KEY NOT NULL,
-            created_utc_us INTEGER NOT NULL,
-            expires_utc_us INTEGER NOT NULL,
-            used_by INTEGER REFERENCES users (id),
-            used_utc_us INTEGER,
-            CHECK ((used_by IS NULL) = (used_utc_us IS NULL)))""",
-        """INSERT INTO registration_codes_v4
-            SELECT code_sha256(code), created_utc_us, expires_utc_us, used_by, used_utc_us
-            FROM registration_codes""",
-        "DROP TABLE registration_codes",
-        "ALTER TABLE registration_codes_v4 RENAME TO registration_codes",
-    ),
-}
-
-SCHEMA_VERSION = max(MIGRATIONS)
+        ),
+    },
+    legacy={1: 1, 2: 2},
+)
 
 
-def found_version(db: Database) -> int:
-    """The schema version of the open database, 0 for a new one. Only reads, so opening an
-    up-to-date file never waits for another process's write."""
-    exists = db.execute_sql(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ).fetchone()
-    if exists is None:
-        return 0
-    (version,) = db.execute_sql("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
-    return int(version)
+class Found(NamedTuple):
+    """What a database has: its format version (0: a new file) and each component's newest
+    applied version (a component without tables yet is absent)."""
+
+    format_version: int
+    components: dict[str, int]
 
 
-def code_digest(code: str) -> str:
-    """What is stored of a registration code: its SHA-256, in hex."""
-    return hashlib.sha256(code.encode("utf-8")).hexdigest()
-
-
-def upgrade(db: Database, found: int, now_utc_us: int) -> list[int]:
-    """Apply the migrations after `found`, in order; the caller holds the write transaction, so
-    an upgrade that fails half-way leaves the database as it was. Returns the versions applied."""
-    # The one function a migration calls (4); frozen with it: its result is what is stored.
-    db.connection().create_function("code_sha256", 1, code_digest, deterministic=True)
-    db.execute_sql(VERSION_TABLE)
-    applied = []
-    for version in sorted(v for v in MIGRATIONS if v > found):
-        for statement in MIGRATIONS[version]:
-            db.execute_sql(statement)
-        db.execute_sql(
-            "INSERT INTO schema_version (version, applied_utc_us) VALUES (?, ?)",
-            (version, now_utc_us),
+def found_versions(db: Database) -> Found:
+    """Only reads, so opening an up-to-date file never waits for another process's write."""
+    tables = {
+        row[0]
+        for row in db.execute_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+            " AND name IN ('schema_version', 'schema_versions')"
         )
-        applied.append(version)
+    }
+    if "schema_version" not in tables:
+        return Found(0, {})
+    (version,) = db.execute_sql("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+    components: dict[str, int] = {}
+    if "schema_versions" in tables:
+        query = "SELECT component, MAX(version) FROM schema_versions GROUP BY component"
+        components = {name: int(v) for name, v in db.execute_sql(query)}
+    return Found(int(version), components)
+
+
+def too_new(found: Found, components: Sequence[Migrations]) -> tuple[str | None, int, int] | None:
+    """(component or None for the format, found, supported) of a part newer than this code."""
+    if found.format_version > SCHEMA_VERSION:
+        return None, found.format_version, SCHEMA_VERSION
+    for c in components:
+        if found.components.get(c.component, 0) > c.version:
+            return c.component, found.components[c.component], c.version
+    return None
+
+
+def needs_upgrade(found: Found, components: Sequence[Migrations]) -> bool:
+    if found.format_version < SCHEMA_VERSION:
+        return True
+    return any(found.components.get(c.component, 0) < c.version for c in components)
+
+
+def upgrade(db: Database, components: Sequence[Migrations], now_utc_us: int) -> list[str]:
+    """Bring the format and every component up to date, in order; the caller holds the write
+    transaction, so an upgrade that fails half-way leaves the database as it was. Returns what
+    was applied ("accounts 2", "format 5")."""
+    db.execute_sql(VERSION_TABLE)
+    db.execute_sql(COMPONENT_TABLE)
+    formats = dict(db.execute_sql("SELECT version, applied_utc_us FROM schema_version").fetchall())
+    done = dict(
+        db.execute_sql("SELECT component, MAX(version) FROM schema_versions GROUP BY component")
+    )
+    applied: list[str] = []
+
+    def record(component: str, version: int, at_utc_us: int) -> None:
+        db.execute_sql(
+            "INSERT INTO schema_versions (component, version, applied_utc_us) VALUES (?, ?, ?)",
+            (component, version, at_utc_us),
+        )
+
+    single = max(formats, default=0)
+    if 0 < single < SCHEMA_VERSION and SINGLE_LIST not in done:
+        record(SINGLE_LIST, single, now_utc_us)  # a file of the one list, met for the first time
+        done[SINGLE_LIST] = single
+    single = done.get(SINGLE_LIST, 0)
+    for c in components:
+        if c.component not in done:
+            # Its tables as the one list left them: their versions, dated as that list did.
+            made = sorted((v, old) for old, v in c.legacy.items() if old <= single)
+            for version, old in made:
+                record(c.component, version, formats.get(old, now_utc_us))
+            done[c.component] = made[-1][0] if made else 0
+        for version in sorted(v for v in c.steps if v > done[c.component]):
+            for step in c.steps[version]:
+                if isinstance(step, str):
+                    db.execute_sql(step)
+                else:
+                    step(db)
+            record(c.component, version, now_utc_us)
+            applied.append(f"{c.component} {version}")
+    for version in range(1, SCHEMA_VERSION + 1):
+        if version not in formats:
+            db.execute_sql(
+                "INSERT INTO schema_version (version, applied_utc_us) VALUES (?, ?)",
+                (version, now_utc_us),
+            )
+            applied.append(f"format {version}")
     return applied
 
 
-class Models(NamedTuple):
-    """The model classes of one database (newest schema)."""
+def bill_table(db: Database) -> type[Model]:
+    """The bills' model class, bound to `db` only (peewee binds a model class to one database)."""
 
-    user: type[Model]
-    code: type[Model]
-    bill: type[Model]
-    audit: type[Model]
-
-
-def models_for(db: Database) -> Models:
-    """Model classes bound to `db` only (peewee binds a model class to one database)."""
-
-    class Base(Model):
-        class Meta:
-            database = db
-
-    class UserRow(Base):
-        id = AutoField()
-        username = TextField(unique=True)
-        password_hash = TextField()
-        role = TextField()
-        created_utc_us = BigIntegerField()
-        token_generation = IntegerField(default=0)
-        removed_utc_us = BigIntegerField(null=True)
-
-        class Meta:
-            table_name = "users"
-
-    class CodeRow(Base):
-        code_sha256 = TextField(primary_key=True)
-        created_utc_us = BigIntegerField()
-        expires_utc_us = BigIntegerField()
-        # Plain integer columns, not ForeignKeyField: the constraint lives in the SQL above,
-        # and a plain id never triggers a lazy query behind the caller's back.
-        used_by = IntegerField(null=True)
-        used_utc_us = BigIntegerField(null=True)
-
-        class Meta:
-            table_name = "registration_codes"
-
-    class BillRow(Base):
+    class BillRow(Model):
         id = AutoField()
         user_id = IntegerField(null=True)
         car = TextField()
@@ -223,41 +221,16 @@ def models_for(db: Database) -> Models:
         service_fee_yuan = TextField()
 
         class Meta:
+            database = db
             table_name = "bills"
 
-    class AuditRow(Base):
-        id = AutoField()
-        at_utc_us = BigIntegerField()
-        user_id = IntegerField(null=True)
-        action = TextField()
-        detail = TextField()
-
-        class Meta:
-            table_name = "audit_log"
-
-    return Models(UserRow, CodeRow, BillRow, AuditRow)
+    return BillRow
 
 
 # -- records: what the rows are read into ---------------------------------------------------------
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _US_PER_HOUR = 3_600_000_000
-
-
-class Role(StrEnum):
-    DRIVER = "driver"
-    OPERATOR = "operator"
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    id: int
-    username: str
-    password_hash: str
-    role: Role
-    created: datetime
-    token_generation: int = 0
-    removed: datetime | None = None  # a removed user cannot log in; the row stays for its bills
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,15 +263,6 @@ class StoredBill:
         return Fraction((self.end - self.start) // _US, _US_PER_HOUR)
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    id: int
-    at: datetime
-    user_id: int | None
-    action: str
-    detail: dict[str, Any]
-
-
 def utc_us(moment: datetime) -> int:
     """Microseconds since the epoch; a naive datetime is refused, its zone being unknown."""
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -324,26 +288,4 @@ def bill_from_row(row: dict[str, Any]) -> StoredBill:
         energy_wh=Fraction(row["energy_wh"]),
         charge_fee_yuan=Fraction(row["charge_fee_yuan"]),
         service_fee_yuan=Fraction(row["service_fee_yuan"]),
-    )
-
-
-def user_from_row(row: dict[str, Any]) -> User:
-    return User(
-        id=row["id"],
-        username=row["username"],
-        password_hash=row["password_hash"],
-        role=Role(row["role"]),
-        created=from_utc_us(row["created_utc_us"]),
-        token_generation=row["token_generation"],
-        removed=None if row["removed_utc_us"] is None else from_utc_us(row["removed_utc_us"]),
-    )
-
-
-def audit_from_row(row: dict[str, Any]) -> AuditEntry:
-    return AuditEntry(
-        id=row["id"],
-        at=from_utc_us(row["at_utc_us"]),
-        user_id=row["user_id"],
-        action=row["action"],
-        detail=json.loads(row["detail"]),
     )

@@ -11,12 +11,14 @@ import gc
 import sys
 from typing import TYPE_CHECKING, NamedTuple
 
+from server.exit_codes import EXIT_BAD_INPUT, EXIT_OK
+
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
+
+REPLAY_GC_THRESHOLD = 20_000  # objects made between two passes of the collector (default 700)
 
 
 class ReplayArgs(NamedTuple):
@@ -56,9 +58,11 @@ def run_replay(args: ReplayArgs) -> int:
     from controller.replay.output import dumps, to_text
     from controller.replay.runner import replay
     from controller.replay.scenario import ScenarioError, parse_scenario
+    from server.sections import COMPONENT_SECTIONS
 
     try:
-        config = load_config(args.config) if args.config else default_config()
+        # The server's sections are its components' (not the replay's): accepted, left alone.
+        config = load_config(args.config, COMPONENT_SECTIONS) if args.config else default_config()
     except ConfigError as exc:
         print(f"charge-station: configuration {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -89,12 +93,14 @@ def _replay_namespace(args: argparse.Namespace) -> int:
     return run_replay(ReplayArgs(args.events, args.config, args.json))
 
 
-def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    """server.commands' handler `name`, imported when its command runs (it imports asyncio)."""
+def _command(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """The handler `name` of server.commands.`module`, imported when its command runs (they
+    import asyncio)."""
 
     def run(args: argparse.Namespace) -> int:
-        from server import commands
+        from server.commands import state, station, users
 
+        commands = {"station": station, "users": users, "state": state}[module]
         handler: Callable[[argparse.Namespace], int] = getattr(commands, name)
         return handler(args)
 
@@ -131,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
     sv.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sv.set_defaults(run=_command("serve"))
+    sv.set_defaults(run=_command("station", "serve"))
 
     dm = commands.add_parser("demo", help="the brief's station on simulated piles, ready to try")
     dm.add_argument(
@@ -142,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dm.add_argument("--scale", type=float, default=60.0, help="time speed-up (default 60)")
     dm.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    dm.set_defaults(run=_command("demo"))
+    dm.set_defaults(run=_command("station", "demo"))
 
     us = commands.add_parser("user", help="station users: operators, passwords, revocations")
     us_commands = us.add_subparsers(dest="user_command", required=True, metavar="ACTION")
@@ -161,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument(
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
-    ua.set_defaults(run=_command("user_add"))
+    ua.set_defaults(run=_command("users", "user_add"))
     for action, run, text in (
         (
             "passwd",
@@ -180,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         change.add_argument(
             "--state", metavar="DIR", default="state", help="state directory (default ./state)"
         )
-        change.set_defaults(run=_command(run))
+        change.set_defaults(run=_command("users", run))
 
     cd = commands.add_parser("codes", help="registration codes for drivers")
     cd_commands = cd.add_subparsers(dest="code_command", required=True, metavar="ACTION")
@@ -194,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     ci.add_argument(
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
-    ci.set_defaults(run=_command("code_issue"))
+    ci.set_defaults(run=_command("users", "code_issue"))
 
     bk = commands.add_parser(
         "backup",
@@ -205,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--state", metavar="DIR", default="state", help="state directory (default ./state)"
     )
     bk.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    bk.set_defaults(run=_command("take_backup"))
+    bk.set_defaults(run=_command("state", "take_backup"))
 
     rs = commands.add_parser(
         "restore",
@@ -220,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also restore the queue saved in the backup (only for a backup made just now)",
     )
-    rs.set_defaults(run=_command("restore_backup"))
+    rs.set_defaults(run=_command("state", "restore_backup"))
     return parser
 
 
@@ -232,6 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if plain is None:
         args = build_parser().parse_args(words)
         return args.run(args)
+    if argv is None:
+        # The replay's modules and its run make thousands of objects that live until the exit,
+        # and the collector would walk them again and again while they are made (a few passes
+        # cost about 3% of the replay's start, docs/performance.md). Rarer passes still bound
+        # what a long scenario's garbage may hold. Not when called in process (tests).
+        gc.set_threshold(REPLAY_GC_THRESHOLD)
     code = run_replay(plain)
     if argv is None:
         # The process ends with the replay, and the collector's passes at exit would walk the

@@ -1,5 +1,6 @@
-"""The operator's commands on the station's /admin API (server/admin.py, docs/openapi.yaml):
-piles and their queues, switching a pile on and off, the waiting area, reports, codes."""
+"""The operator's commands on the station's /admin API (server/operator_api/admin.py,
+docs/openapi.yaml): piles and their queues, switching a pile on and off, the waiting area,
+reports, codes."""
 
 from __future__ import annotations
 

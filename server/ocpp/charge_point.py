@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 from ocpp.exceptions import OCPPError
 from ocpp.messages import CallError, unpack
@@ -33,12 +34,12 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
-from controller.door import Refused
+from controller.door import Door, Refused
 from controller.values import PileState
+from server.ocpp.config import OcppSettings
 from server.ocpp.connection import ConnectionClosed
-
-if TYPE_CHECKING:
-    from server.ocpp.uplink import Uplink
+from server.ocpp.outbox import Outbox
+from server.ocpp.transactions import Transactions
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,28 @@ def _call_id(raw: str) -> str | None:
     return unique_id if isinstance(unique_id, str) and 0 < len(unique_id) <= 36 else None
 
 
+class UplinkSide(Protocol):
+    """What the charge point reads and asks of the uplink that owns it (server.ocpp.uplink)."""
+
+    settings: OcppSettings
+    door: Door
+    outbox: Outbox
+    transactions: Transactions
+    heartbeat_s: int
+    meter_values_s: int
+    attempts: int
+
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None: ...
+
+    async def remote_stop(self, pile_id: int, car: str, csms_id: int) -> None: ...
+
+    def audit(self, action: str, detail: dict[str, Any]) -> None: ...
+
+    def boot_payload(self) -> dict[str, Any]: ...
+
+
 class StationChargePoint(ChargePoint):
-    def __init__(self, uplink: Uplink, connection: Any, response_timeout_s: float) -> None:
+    def __init__(self, uplink: UplinkSide, connection: Any, response_timeout_s: float) -> None:
         super().__init__(
             uplink.settings.charge_point_id,
             connection,

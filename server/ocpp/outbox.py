@@ -1,7 +1,7 @@
 """What the uplink must tell the central system, in order: one queue, drained by one sender.
 
 Transaction messages (StartTransaction, MeterValues of a transaction, StopTransaction) are
-durable: each is written to the station's database (controller.storage_outbox) as it is made,
+durable: each is written to the station's database (server.ocpp.outbox_store) as it is made,
 and leaves it only once the central system has answered it, so a dead link, a restart or a
 `kill -9` loses none of them, and after a reconnect they go out first, oldest first. Other
 messages (statuses, heartbeats) are transient: the state they tell of is told afresh after
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from controller import storage_outbox as store
 from controller.storage import AsyncStorage, StorageError
-from controller.storage_outbox import Operation, OutboxRow, Put, Sent, TransactionRow
 from controller.storage_schema import utc_us
+from server.ocpp import outbox_store as store
+from server.ocpp.outbox_store import Operation, OutboxRow, Put, Sent, TransactionRow
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from typing import Any, NamedTuple
 from controller.billing import EndReason
 from controller.door import Door, Progress, StreamEvent
 from controller.events import Called, ChargingStarted, Displaced, Done, PileChanged, SessionEnded
-from controller.storage_outbox import Begin, Forget, PeerId, Stopped, TransactionRow
 from controller.values import CarId, PileState, stored_car
 from server.ocpp.outbox import Outbox
+from server.ocpp.outbox_store import Begin, Forget, PeerId, Stopped, TransactionRow
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,12 @@ from typing import Any
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 from ocpp.v16 import call
 
-from controller.config import OcppSettings
 from controller.door import Door, Refused
 from controller.storage import AsyncStorage, StorageError
 from controller.values import CarId
+from server.accounts import audit_log
 from server.ocpp.charge_point import StationChargePoint
+from server.ocpp.config import OcppSettings
 from server.ocpp.connection import Connection, ConnectionClosed, connect
 from server.ocpp.outbox import Outbox, Outgoing
 from server.ocpp.transactions import Transactions
@@ -309,7 +310,8 @@ class Uplink:
 
         async def write() -> None:
             try:
-                await self.storage.audit(None, action, {**detail, "by": "ocpp"})
+                entry = {**detail, "by": "ocpp"}
+                await self.storage.run(lambda s: audit_log.audit(s, None, action, entry))
             except StorageError as exc:
                 log.error("uplink: audit entry %s not written: %s", action, exc)
 

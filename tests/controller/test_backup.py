@@ -13,9 +13,12 @@ import pytest
 
 from controller import storage_schema as schema
 from controller.backup import BackupError, backup, inspect, restore
-from controller.storage import Storage
+from server.accounts import audit_log
+from server.accounts import store as accounts_store
+from server.assembly.database import open_storage
 from server.cli import main
-from tests.controller.test_storage import UNITS, at, bill
+from tests.controller.storage_kit import UNITS, at, bill
+from tests.kits import legacy_schema
 
 T0 = datetime(2025, 1, 31, 23, 59, 58, tzinfo=UTC)
 
@@ -38,8 +41,8 @@ def cars(path: Path) -> list[str]:
 
 
 def add_bills(db_path: Path, *names: str) -> None:
-    with Storage.open(db_path) as storage:
-        uid = storage.add_user(f"user-{names[0]}", "hash", "driver")
+    with open_storage(db_path) as storage:
+        uid = accounts_store.add_user(storage, f"user-{names[0]}", "hash", "driver")
         for name in names:
             storage.add_bill(bill(name), UNITS, uid, at(0), at(60))
 
@@ -47,8 +50,8 @@ def add_bills(db_path: Path, *names: str) -> None:
 def test_a_backup_while_another_connection_writes_is_consistent_and_complete(
     db_path: Path, tmp_path: Path
 ) -> None:
-    with Storage.open(db_path) as storage:
-        uid = storage.add_user("writer", "hash", "driver")
+    with open_storage(db_path) as storage:
+        uid = accounts_store.add_user(storage, "writer", "hash", "driver")
     committed = 0
     stop = threading.Event()
     failed: list[BaseException] = []
@@ -58,11 +61,11 @@ def test_a_backup_while_another_connection_writes_is_consistent_and_complete(
         # other caught the writer half-way, which a consistent snapshot never does.
         nonlocal committed
         try:
-            with Storage.open(db_path) as storage:
+            with open_storage(db_path) as storage:
                 while not stop.is_set():
-                    with storage._db.atomic():
+                    with storage.db.atomic():
                         storage.add_bill(bill(f"V{committed}"), UNITS, uid, at(0), at(60))
-                        storage.audit(uid, "bill", {"n": committed})
+                        audit_log.audit(storage, uid, "bill", {"n": committed})
                     committed += 1
         except BaseException as exc:  # handed to the test thread
             failed.append(exc)
@@ -90,7 +93,7 @@ def test_a_backup_while_another_connection_writes_is_consistent_and_complete(
     # The copy is one self-contained file that opens as a station database.
     assert rows(final.path, "PRAGMA journal_mode") == [("delete",)]
     assert final.path.stat().st_mode & 0o077 == 0  # password hashes: the owner's only
-    with Storage.open(final.path) as copy:
+    with open_storage(final.path) as copy:
         assert len(copy.bills_of(uid, 10_000)) == committed
 
 
@@ -126,7 +129,7 @@ def test_restore_puts_the_copy_in_place_and_keeps_the_replaced_database(
     assert done.kept == db_path.with_name("station.sqlite3.before-restore-20250131T235958Z")
     assert cars(done.kept) == ["V1", "V2", "V3"]
     assert done.kept.stat().st_mode & 0o077 == 0
-    with Storage.open(db_path) as storage:  # the station opens it as usual
+    with open_storage(db_path) as storage:  # the station opens it as usual
         assert [b.car for b in storage.bills_between(at(-1), at(120))] == ["V2", "V1"]
     assert cars(db_path) == ["V1", "V2"]
     # A second restore in the same second keeps the first kept copy too.
@@ -168,8 +171,10 @@ def test_restore_is_refused_while_the_station_has_the_database_open(
 ) -> None:
     add_bills(db_path, "V1")
     saved = backup(db_path, tmp_path / "saved.sqlite3")
-    with Storage.open(db_path) as running:
-        running.user_by_name("user-V1")  # an idle connection, as the station's between writes
+    with open_storage(db_path) as running:
+        accounts_store.user_by_name(
+            running, "user-V1"
+        )  # an idle connection, as the station's between writes
         with pytest.raises(BackupError, match=r"in use.*stop the station first"):
             restore(db_path, saved.path)
         running.add_bill(bill("V9"), UNITS, None, at(0), at(60))  # still writable
@@ -226,8 +231,8 @@ def build_v1(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute(schema.VERSION_TABLE)
-    for statement in schema.MIGRATIONS[1]:
+    conn.execute(legacy_schema.VERSION_TABLE)
+    for statement in legacy_schema.MIGRATIONS[1]:
         conn.execute(statement)
     conn.execute("INSERT INTO schema_version VALUES (1, 0)")
     conn.execute("INSERT INTO users VALUES (1, 'old', 'hash', 'driver', 0)")
@@ -244,7 +249,7 @@ def test_an_upgrade_writes_a_backup_of_the_old_schema_first(
     assert schema.SCHEMA_VERSION > 1
     build_v1(db_path)
     with caplog.at_level(logging.WARNING, logger="controller.storage"):
-        Storage.open(db_path, now=T0).close()
+        open_storage(db_path, now=T0).close()
     kept = db_path.with_name("station.sqlite3.v1-backup-20250131T235958Z")
     assert kept.is_file()
     # The backup is the database as it was before the migration ran: version 1, no v2 table.
@@ -254,13 +259,13 @@ def test_an_upgrade_writes_a_backup_of_the_old_schema_first(
     assert inspect(db_path).schema_version == schema.SCHEMA_VERSION
     assert f"backed up to {kept}" in caplog.text
     # Opening the upgraded database again makes no more copies.
-    Storage.open(db_path).close()
+    open_storage(db_path).close()
     assert len(list(db_path.parent.glob("*-backup-*"))) == 1
 
 
 def test_a_new_or_current_database_is_not_copied(db_path: Path) -> None:
-    Storage.open(db_path).close()
-    Storage.open(db_path).close()
+    open_storage(db_path).close()
+    open_storage(db_path).close()
     assert sorted(p.name for p in db_path.parent.iterdir()) == ["station.sqlite3"]
 
 

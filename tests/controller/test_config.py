@@ -96,15 +96,6 @@ PILE = {"id": 1, "name": "A", "mode": "fast", "power_kw": 30}
             "piles[1].unit",
             "pile A's",
         ),
-        ({"server": {"cors_origins": "http://a:3000"}}, "server.cors_origins", "must be a list"),
-        ({"server": {"cors_origins": [3000]}}, "server.cors_origins", "is not an origin"),
-        ({"server": {"cors_origins": ["a.example"]}}, "server.cors_origins", "is not an origin"),
-        ({"server": {"cors_origins": ["ws://a:3000"]}}, "server.cors_origins", "scheme://host"),
-        ({"server": {"cors_origins": ["http://"]}}, "server.cors_origins", "is not an origin"),
-        ({"server": {"cors_origins": ["http://a/app"]}}, "server.cors_origins", "'http://a/app'"),
-        ({"server": {"cors_origins": ["http://a:3000/"]}}, "server.cors_origins", "not an origin"),
-        ({"server": {"cors_origins": ["http://*.example"]}}, "server.cors_origins", "not an"),
-        ({"server": {"cors_origin": []}}, "server.cors_origin", "unknown key"),
         ({"clock": {"scale": 0}}, "clock.scale", "above 0"),
         ({"clock": {"speed": 2}}, "clock.speed", "unknown key"),
         (
@@ -140,13 +131,6 @@ def test_bad_values_name_the_key(data: dict, key: str, words: str) -> None:
     assert error.value.key == key
     assert words in error.value.problem
     assert str(error.value).startswith(f"{key}: ")
-
-
-def test_cors_origins_default_to_none_and_are_kept_as_browsers_send_them() -> None:
-    assert parse_config({}).server.cors_origins == ()
-    table = {"cors_origins": ["http://192.168.1.20:3000", "https://Front.Example"]}
-    origins = parse_config({"server": table}).server.cors_origins
-    assert origins == ("http://192.168.1.20:3000", "https://front.example")
 
 
 def test_a_whole_day_period_and_midnight_wrap_are_accepted() -> None:

@@ -7,44 +7,28 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
 import peewee
 import pytest
 
-from controller.billing import Bill, EndReason
+from controller.billing import EndReason
 from controller.storage import (
-    AsyncStorage,
     BillNotSaved,
-    CodeRefused,
-    DuplicateUsername,
-    Role,
     SchemaTooNew,
     Storage,
     StorageUnavailable,
 )
 from controller.storage_schema import SCHEMA_VERSION
-from controller.units import Units
+from server.accounts import audit_log
+from server.accounts import store as accounts_store
+from server.accounts.store import CodeRefused, DuplicateUsername
+from server.accounts.tables import Role
+from server.assembly.database import open_async_storage, open_storage
 from tests.controller.harness import COMMON, World, pile
-
-T0 = datetime(2024, 5, 8, 6, 0, tzinfo=UTC)
-UNITS = Units.for_powers([30_000, 7_000])  # the default station: 210,000 ticks per second
-
-
-def at(minutes: int) -> datetime:
-    return T0 + timedelta(minutes=minutes)
-
-
-def bill(car: str = "V1", kwh: int = 10, yuan: int = 7) -> Bill:
-    """A bill of whole kWh and whole yuan (the exact-money test makes a real, uneven one)."""
-    return Bill(
-        bill_id=1, car=car, queue_no="T1", pile_id=3, pile_name="C", start_tick=0,
-        end_tick=UNITS.ticks(3600), energy=UNITS.energy_from_kwh(kwh),
-        charge_fee=yuan * UNITS.fee_units_per_yuan, service_fee=UNITS.fee_units_per_yuan,
-        reason=EndReason.COMPLETED,
-    )  # fmt: skip
+from tests.controller.storage_kit import UNITS, at, bill
 
 
 @pytest.fixture
@@ -54,7 +38,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(db_path: Path) -> Iterator[Storage]:
-    with Storage.open(db_path) as storage:
+    with open_storage(db_path) as storage:
         yield storage
 
 
@@ -75,11 +59,11 @@ def test_the_file_is_in_wal_mode_with_foreign_keys_enforced(store: Storage, db_p
 
 
 def test_reopening_keeps_the_data_and_records_the_schema_version_once(db_path: Path) -> None:
-    with Storage.open(db_path) as storage:
-        uid = storage.add_user("alice", "hash-a", Role.DRIVER)
+    with open_storage(db_path) as storage:
+        uid = accounts_store.add_user(storage, "alice", "hash-a", Role.DRIVER)
         storage.add_bill(bill(), UNITS, uid, at(0), at(60))
-    with Storage.open(db_path) as storage:
-        user = storage.user_by_name("alice")
+    with open_storage(db_path) as storage:
+        user = accounts_store.user_by_name(storage, "alice")
         assert user is not None
         assert (user.id, user.password_hash, user.role) == (uid, "hash-a", Role.DRIVER)
         assert [b.car for b in storage.bills_of(uid, 10)] == ["V1"]
@@ -88,49 +72,51 @@ def test_reopening_keeps_the_data_and_records_the_schema_version_once(db_path: P
 
 
 def test_a_database_from_a_newer_controller_is_refused(db_path: Path) -> None:
-    Storage.open(db_path).close()
+    open_storage(db_path).close()
     newer = SCHEMA_VERSION + 1
     raw(db_path, "INSERT INTO schema_version VALUES (?, 0)", newer)
     with pytest.raises(SchemaTooNew) as refused:
-        Storage.open(db_path)
+        open_storage(db_path)
     assert (refused.value.found, refused.value.supported) == (newer, SCHEMA_VERSION)
     assert f"version {newer}" in str(refused.value)
     assert f"version {SCHEMA_VERSION}" in str(refused.value)
 
 
 def test_a_taken_username_is_a_specific_error(store: Storage) -> None:
-    uid = store.add_user("alice", "hash-a", "driver")
+    uid = accounts_store.add_user(store, "alice", "hash-a", "driver")
     with pytest.raises(DuplicateUsername) as taken:
-        store.add_user("alice", "hash-b", Role.OPERATOR)
+        accounts_store.add_user(store, "alice", "hash-b", Role.OPERATOR)
     assert taken.value.username == "alice"
-    user = store.user_by_name("alice")
+    user = accounts_store.user_by_name(store, "alice")
     assert user is not None and (user.id, user.password_hash) == (uid, "hash-a")
-    assert store.user_by_name("bob") is None
+    assert accounts_store.user_by_name(store, "bob") is None
 
 
 def test_a_registration_code_works_once_and_only_before_it_expires(store: Storage) -> None:
-    store.issue_code("K1", expires=at(60), now=at(0))
-    store.issue_code("OLD", expires=at(10), now=at(0))
-    uid = store.add_user("alice", "h", Role.DRIVER)
-    other = store.add_user("bob", "h", Role.DRIVER)
-    assert store.use_code("K1", uid, now=at(59))
-    assert not store.use_code("K1", other, now=at(59))  # single use
-    assert not store.use_code("OLD", uid, now=at(10))  # valid until `expires`, exclusive
-    assert not store.use_code("NOPE", uid, now=at(0))
+    accounts_store.issue_code(store, "K1", expires=at(60), now=at(0))
+    accounts_store.issue_code(store, "OLD", expires=at(10), now=at(0))
+    uid = accounts_store.add_user(store, "alice", "h", Role.DRIVER)
+    other = accounts_store.add_user(store, "bob", "h", Role.DRIVER)
+    assert accounts_store.use_code(store, "K1", uid, now=at(59))
+    assert not accounts_store.use_code(store, "K1", other, now=at(59))  # single use
+    assert not accounts_store.use_code(
+        store, "OLD", uid, now=at(10)
+    )  # valid until `expires`, exclusive
+    assert not accounts_store.use_code(store, "NOPE", uid, now=at(0))
 
 
 def test_registration_with_a_bad_code_leaves_no_user_behind(store: Storage) -> None:
-    store.issue_code("K1", expires=at(60), now=at(0))
-    uid = store.register("alice", "h", Role.DRIVER, "K1", now=at(1))
-    assert store.user_by_id(uid) is not None
+    accounts_store.issue_code(store, "K1", expires=at(60), now=at(0))
+    uid = accounts_store.register(store, "alice", "h", Role.DRIVER, "K1", now=at(1))
+    assert accounts_store.user_by_id(store, uid) is not None
     with pytest.raises(CodeRefused):
-        store.register("bob", "h", Role.DRIVER, "K1", now=at(2))  # already spent
-    assert store.user_by_name("bob") is None
+        accounts_store.register(store, "bob", "h", Role.DRIVER, "K1", now=at(2))  # already spent
+    assert accounts_store.user_by_name(store, "bob") is None
 
 
 def test_bills_are_the_users_own_newest_first_and_at_most_num(store: Storage) -> None:
-    alice = store.add_user("alice", "h", Role.DRIVER)
-    bob = store.add_user("bob", "h", Role.DRIVER)
+    alice = accounts_store.add_user(store, "alice", "h", Role.DRIVER)
+    bob = accounts_store.add_user(store, "bob", "h", Role.DRIVER)
     for end_min, car, owner in [(60, "A1", alice), (180, "A3", alice), (120, "A2", alice),
                                 (240, "B1", bob), (300, "R1", None)]:  # fmt: skip
         store.add_bill(bill(car), UNITS, owner, at(end_min - 30), at(end_min))
@@ -148,7 +134,7 @@ def test_a_real_uneven_bill_comes_back_exactly(store: Storage) -> None:
     made = w.cancel("06:00:01", "V1")
     assert made is not None
     bill_id = store.add_bill(made, w.u, None, at(0), at(0) + timedelta(seconds=1))
-    uid = store.add_user("alice", "h", Role.DRIVER)
+    uid = accounts_store.add_user(store, "alice", "h", Role.DRIVER)
     store.add_bill(made, w.u, uid, at(0), at(0) + timedelta(seconds=1, microseconds=7))
 
     (back,) = store.bills_of(uid, 1)
@@ -171,14 +157,16 @@ def test_a_time_without_a_zone_is_refused(store: Storage) -> None:
 
 def test_the_async_facade_runs_in_one_worker_thread_off_the_loop(db_path: Path) -> None:
     async def main() -> tuple[int, set[int], list[str]]:
-        storage = await AsyncStorage.open(db_path)
+        storage = await open_async_storage(db_path)
         try:
-            uid = await storage.add_user("alice", "h", Role.DRIVER)
+            uid = await storage.run(lambda s: accounts_store.add_user(s, "alice", "h", Role.DRIVER))
             await storage.add_bill(bill(), UNITS, uid, at(0), at(60))
-            await storage.audit(uid, "login", {"ip": "10.0.0.2"}, now=at(0))
+            await storage.run(
+                lambda s: audit_log.audit(s, uid, "login", {"ip": "10.0.0.2"}, now=at(0))
+            )
             threads = {await storage.run(lambda s: threading.get_ident()) for _ in range(3)}
-            cars = [b.car for b in await storage.bills_of(uid, 10)]
-            entries = await storage.run(lambda s: s.recent_audit(5))
+            cars = [b.car for b in await storage.run(lambda s: s.bills_of(uid, 10))]
+            entries = await storage.run(lambda s: audit_log.recent_audit(s, 5))
             assert [(e.action, e.detail, e.at) for e in entries] == [
                 ("login", {"ip": "10.0.0.2"}, at(0))
             ]
@@ -192,15 +180,15 @@ def test_the_async_facade_runs_in_one_worker_thread_off_the_loop(db_path: Path) 
 
 
 def test_a_locked_database_gives_the_bill_back_to_retry(db_path: Path) -> None:
-    with Storage.open(db_path) as storage:
-        uid = storage.add_user("alice", "h", Role.DRIVER)
+    with open_storage(db_path) as storage:
+        uid = accounts_store.add_user(storage, "alice", "h", Role.DRIVER)
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another process in the middle of a write
 
     # Opening an up-to-date file only reads, so it does not wait for the holder.
 
     async def main() -> tuple[BillNotSaved, int, int]:
-        storage = await AsyncStorage.open(db_path, busy_timeout_ms=200)
+        storage = await open_async_storage(db_path, busy_timeout_ms=200)
         ticks = 0
 
         async def ticker() -> None:  # proves the loop runs while the worker waits on the lock
@@ -231,11 +219,11 @@ def test_a_locked_database_gives_the_bill_back_to_retry(db_path: Path) -> None:
 
 
 def test_a_full_disk_gives_the_bill_back(db_path: Path) -> None:
-    Storage.open(db_path).close()
+    open_storage(db_path).close()
     ((pages,),) = raw(db_path, "PRAGMA page_count")
     # max_page_count at the file's current size: any write that needs a new page is SQLITE_FULL,
     # what SQLite reports when the disk itself is full.
-    with Storage.open(db_path, pragmas={"max_page_count": pages}) as storage:
+    with open_storage(db_path, pragmas={"max_page_count": pages}) as storage:
         big = bill("X" * 50_000)
         with pytest.raises(BillNotSaved) as full:
             storage.add_bill(big, UNITS, None, at(0), at(60))

@@ -32,7 +32,7 @@ NOT_IMPORTED = {
     "pathlib",
     "shutil",
     "server.commands",
-    "server.service",
+    "server.assembly",
 }
 
 

@@ -20,8 +20,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 from tornado.websocket import websocket_connect
 
-from tests.web import conftest
-from tests.web.conftest import (
+from tests.web import kit
+from tests.web.kit import (
     FAST_AND_COMMON,
     ONE_FAST,
     OPERATOR,
@@ -37,11 +37,11 @@ from tests.web.conftest import (
     wait_text,
 )
 
-# The tests' stations have one price all day (tests.web.conftest), so that a bill's amounts
+# The tests' stations have one price all day (tests.web.kit), so that a bill's amounts
 # do not depend on the hour the test runs at (RULES §6: charge = kWh x the period's price;
 # service = kWh x the service fee).
-PRICE_YUAN_PER_KWH = Decimal(str(conftest.PRICE_YUAN_PER_KWH))
-SERVICE_YUAN_PER_KWH = Decimal(str(conftest.SERVICE_YUAN_PER_KWH))
+PRICE_YUAN_PER_KWH = Decimal(str(kit.PRICE_YUAN_PER_KWH))
+SERVICE_YUAN_PER_KWH = Decimal(str(kit.SERVICE_YUAN_PER_KWH))
 CSV_HEADER = [
     "id",
     "time",

@@ -15,9 +15,9 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.server.serve_process import SCRIPT
+from tests.kits.serve_process import SCRIPT
 from tests.web.cars import ApiCar
-from tests.web.conftest import (
+from tests.web.kit import (
     FAST_AND_COMMON,
     ONE_FAST,
     PRICE_YUAN_PER_KWH,

@@ -1,0 +1,1 @@
+"""User accounts: passwords, tokens, registration codes, the login throttle."""

@@ -1,0 +1,1 @@
+"""The station put together: its components built from the configuration and run."""

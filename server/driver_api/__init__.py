@@ -1,0 +1,1 @@
+"""The drivers' API: their requests over the WebSocket, their bills, the hub between."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing: the handlers' base, the application and server, limits, errors, pages."""

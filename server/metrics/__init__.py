@@ -1,0 +1,1 @@
+"""The station's metrics for Prometheus."""

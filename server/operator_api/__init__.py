@@ -1,0 +1,1 @@
+"""The operators' API: /admin/… endpoints, the live dashboard feed, reports."""
