@@ -48,7 +48,7 @@ class StateSaver:
 
     async def save(self) -> None:
         state = json.dumps(self._loop.snapshot(), separators=(",", ":"))
-        await self._storage.save_state(state)
+        await self._storage.run(lambda s: s.save_state(state))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Save soon after a change, until `stop`. A reply waiting in `persisted` skips the

@@ -238,6 +238,20 @@ class Storage:
         except StorageUnavailable as exc:
             raise BillNotSaved(PendingBill(bill, units, user_id, start, end), str(exc)) from exc
 
+    # -- the station's saved state ------------------------------------------------------------
+    def save_state(self, state: str, now: datetime | None = None) -> None:
+        """Replace the station's saved queue state (JSON text)."""
+        with unavailable_as_retryable():
+            self.db.execute_sql(
+                "INSERT OR REPLACE INTO station_state (id, saved_utc_us, state) VALUES (1, ?, ?)",
+                (_now(now), state),
+            )
+
+    def load_state(self) -> str | None:
+        with unavailable_as_retryable():
+            row = self.db.execute_sql("SELECT state FROM station_state WHERE id = 1").fetchone()
+        return None if row is None else str(row[0])
+
     def bills_of(self, user_id: int, num: int) -> list[StoredBill]:
         """The user's own bills, newest (latest end) first, at most num of them."""
         if num < 1:
@@ -298,20 +312,6 @@ def _backup_before_upgrade(path: Path, found: int, now: datetime | None) -> Path
     return dest
 
 
-def _save_state(storage: Storage, state: str, now: datetime | None) -> None:
-    with unavailable_as_retryable():
-        storage.db.execute_sql(
-            "INSERT OR REPLACE INTO station_state (id, saved_utc_us, state) VALUES (1, ?, ?)",
-            (_now(now), state),
-        )
-
-
-def _load_state(storage: Storage) -> str | None:
-    with unavailable_as_retryable():
-        row = storage.db.execute_sql("SELECT state FROM station_state WHERE id = 1").fetchone()
-    return None if row is None else str(row[0])
-
-
 class AsyncStorage:
     """Storage for the event loop: every call runs in one dedicated worker thread.
 
@@ -348,15 +348,3 @@ class AsyncStorage:
         await self.run(Storage.close)
         # The close ran last in the worker's queue, so joining the idle thread is immediate.
         self._executor.shutdown(wait=True)
-
-    async def add_bill(
-        self, bill: Bill, units: Units, user_id: int | None, start: datetime, end: datetime
-    ) -> int:
-        return await self.run(lambda s: s.add_bill(bill, units, user_id, start, end))
-
-    async def save_state(self, state: str, now: datetime | None = None) -> None:
-        """Replace the station's saved queue state (JSON text)."""
-        await self.run(lambda s: _save_state(s, state, now))
-
-    async def load_state(self) -> str | None:
-        return await self.run(_load_state)

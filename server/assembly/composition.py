@@ -109,7 +109,7 @@ async def assemble(
     saver = StateSaver(loop, storage)
     saver.attach(door)
     saver.waits_for(ledger.all_stored)  # a saved state never tells of an unstored bill
-    saved = await storage.load_state()
+    saved = await storage.run(lambda s: s.load_state())
     if saved is not None:
         loop.restore(json.loads(saved))
         log.info("carrying on: %d requests restored", door.request_count())

@@ -160,7 +160,7 @@ def test_the_async_facade_runs_in_one_worker_thread_off_the_loop(db_path: Path) 
         storage = await open_async_storage(db_path)
         try:
             uid = await storage.run(lambda s: accounts_store.add_user(s, "alice", "h", Role.DRIVER))
-            await storage.add_bill(bill(), UNITS, uid, at(0), at(60))
+            await storage.run(lambda s: s.add_bill(bill(), UNITS, uid, at(0), at(60)))
             await storage.run(
                 lambda s: audit_log.audit(s, uid, "login", {"ip": "10.0.0.2"}, now=at(0))
             )
@@ -200,9 +200,11 @@ def test_a_locked_database_gives_the_bill_back_to_retry(db_path: Path) -> None:
         beat = asyncio.create_task(ticker())
         try:
             with pytest.raises(BillNotSaved) as not_saved:
-                await storage.add_bill(bill("V7"), UNITS, uid, at(0), at(60))
+                await storage.run(lambda s: s.add_bill(bill("V7"), UNITS, uid, at(0), at(60)))
             holder.execute("ROLLBACK")
-            stored_id = await storage.add_bill(*not_saved.value.pending)  # the retry
+            stored_id = await storage.run(
+                lambda s: s.add_bill(*not_saved.value.pending)
+            )  # the retry
             return not_saved.value, ticks, stored_id
         finally:
             beat.cancel()

@@ -106,7 +106,9 @@ async def test_a_removed_user_cannot_log_in_and_their_bills_stay(station: Statio
     units = Units.for_powers([30_000])
     energy = units.energy_from_wh(2000)
     bill = Bill(1, user_id, "F1", 1, "A", 0, 0, energy, 0, 0, EndReason.COMPLETED)
-    await station.storage.add_bill(bill, units, user_id, START, START + timedelta(hours=1))
+    await station.storage.run(
+        lambda s: s.add_bill(bill, units, user_id, START, START + timedelta(hours=1))
+    )
     await station.accounts.remove_user("alice")
     status, body = await station.call("GET", "/user/log", {"token": token})
     assert (status, body["error"]) == (401, "bad_token")

@@ -129,7 +129,7 @@ def test_every_row_is_there_and_usable_after_the_upgrade(db_path: Path) -> None:
             ]
             assert entries[-1].detail == {"stationId": 1}
             # The saved queue.
-            assert await storage.load_state() == STATE
+            assert await storage.run(lambda s: s.load_state()) == STATE
             # The outbox drains in its order, and its transaction is still known.
             outbox = Outbox(storage)
             assert await outbox.load() == [TransactionRow(7, 2, "1", 100, 9001, True)]

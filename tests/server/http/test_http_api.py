@@ -151,12 +151,22 @@ async def test_history_shows_only_the_users_own_bills_newest_first(api: Api) -> 
     alice_id = api.accounts.verify(alice).user_id
     bob_id = api.accounts.verify(bob).user_id
     t0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-    first = await api.storage.add_bill(
-        *bill(1, 12_345, t0, 0.5)[:1], UNITS, alice_id, t0, t0 + timedelta(minutes=30)
+    first = await api.storage.run(
+        lambda s: s.add_bill(
+            *bill(1, 12_345, t0, 0.5)[:1], UNITS, alice_id, t0, t0 + timedelta(minutes=30)
+        )
     )
-    await api.storage.add_bill(bill(2, 1000, t0, 1)[0], UNITS, bob_id, t0, t0 + timedelta(hours=1))
-    second = await api.storage.add_bill(
-        bill(3, 30_000, t0, 1)[0], UNITS, alice_id, t0 + timedelta(hours=2), t0 + timedelta(hours=3)
+    await api.storage.run(
+        lambda s: s.add_bill(bill(2, 1000, t0, 1)[0], UNITS, bob_id, t0, t0 + timedelta(hours=1))
+    )
+    second = await api.storage.run(
+        lambda s: s.add_bill(
+            bill(3, 30_000, t0, 1)[0],
+            UNITS,
+            alice_id,
+            t0 + timedelta(hours=2),
+            t0 + timedelta(hours=3),
+        )
     )
 
     code, log = await api.call("GET", "/user/log", {"token": alice, "num": 10})
@@ -202,8 +212,10 @@ async def test_num_is_clamped_and_defaults_to_ten(api: Api) -> None:
     t0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     for i in range(12):
         start = t0 + timedelta(hours=i)
-        await api.storage.add_bill(
-            bill(i, 1000, start, 0.1)[0], UNITS, user_id, start, start + timedelta(minutes=6)
+        made = bill(i, 1000, start, 0.1)[0]
+        end = start + timedelta(minutes=6)
+        await api.storage.run(
+            lambda s, made=made, start=start, end=end: s.add_bill(made, UNITS, user_id, start, end)
         )
     assert len((await api.call("GET", "/user/log", {"token": token}))[1]) == 10
     assert len((await api.call("GET", "/user/log", {"token": token, "num": 10**9}))[1]) == 12

@@ -299,7 +299,9 @@ async def add_bill(
         0, str(user_id), "F1", pile_id, name, 0, 0, energy, energy * price, energy * 8000,
         EndReason.COMPLETED,
     )  # fmt: skip
-    return await s.storage.add_bill(made, UNITS, user_id, end - timedelta(hours=h), end)
+    return await s.storage.run(
+        lambda s: s.add_bill(made, UNITS, user_id, end - timedelta(hours=h), end)
+    )
 
 
 def kwh(value: float) -> int:

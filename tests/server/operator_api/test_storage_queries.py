@@ -78,7 +78,7 @@ def test_the_async_facade_reads_the_same(tmp_path: Path) -> None:
             assert [(e.action, e.user_id, e.at) for e in entries] == [
                 ("pile_on", uid, at(2)), ("pile_off", uid, at(1))
             ]  # fmt: skip
-            await storage.add_bill(bill(str(uid), 1), UNITS, uid, at(0), at(30))
+            await storage.run(lambda s: s.add_bill(bill(str(uid), 1), UNITS, uid, at(0), at(30)))
             (back,) = await storage.run(lambda s: s.bills_between(at(0), at(60)))
             assert back.user_id == uid
             named = await storage.run(lambda s: accounts_store.usernames(s, iter([uid])))
