@@ -18,14 +18,13 @@ from controller.billing import Bill
 from controller.cadence import Cadence
 from controller.config import Config
 from controller.events import ChargingStarted, Event
-from controller.runtime import PileLink, PileRuntime, SilentSession
+from controller.runtime import PileDevices, PileRuntime, SilentSession
 from controller.snapshot import restore, snapshot
 from controller.station import Station
 from controller.stream import EventStream
 from controller.units import Units
-from controller.values import CarId
-from controller.values import PileState as RulesState
-from drivers.contracts import PileState, PileStatus
+from controller.values import CarId, PileState
+from drivers.contracts import DeviceState, DeviceStatus
 from drivers.errors import (
     BadReading,
     DeviceRefused,
@@ -38,7 +37,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MISS_LIMIT = 3  # failed reads in a row before a pile counts as faulted (RULES §4)
 
-__all__ = ["ControlLoop", "PileLink", "PileRuntime"]
+__all__ = ["ControlLoop", "PileDevices", "PileRuntime"]
 
 
 class ControlLoop:
@@ -47,14 +46,14 @@ class ControlLoop:
     def __init__(
         self,
         config: Config,
-        links: Mapping[int, PileLink],
+        devices: Mapping[int, PileDevices],
         clock: Callable[[], float],
         *,
         miss_limit: int = DEFAULT_MISS_LIMIT,
     ) -> None:
         self.units = Units.for_powers([p.power_w for p in config.piles])
         self.runtimes = {
-            p.id: PileRuntime(p.id, links[p.id], self.units, p.watchdog_s) for p in config.piles
+            p.id: PileRuntime(p.id, devices[p.id], self.units, p.watchdog_s) for p in config.piles
         }
         # The rules' events, in order, for the door and its subscribers.
         self.events = EventStream()
@@ -238,14 +237,14 @@ class ControlLoop:
             rt.meter_wh = meter_wh
             if rt.amount_wh is not None and rt.baseline_wh is None:
                 rt.baseline_wh = meter_wh  # the session began before the first good reading
-        if status.state is PileState.FAULT:
+        if status.state is DeviceState.FAULT:
             if pile.working:
                 log.error("pile %s: reports fault code %s", pile.name, status.fault_code)
                 rt.faulted = True
                 rt.commanded = None
                 st.fault(now, rt.pile_id)
             return
-        if rt.faulted and pile.state is RulesState.FAULT:
+        if rt.faulted and pile.state is PileState.FAULT:
             log.info("pile %s: works again", pile.name)
             await self._bill_silent_energy(rt, status)
             rt.faulted = False
@@ -254,7 +253,7 @@ class ControlLoop:
         await self._follow_session(rt, status, now, asked)
 
     async def _follow_session(
-        self, rt: PileRuntime, status: PileStatus, now: int, asked: int
+        self, rt: PileRuntime, status: DeviceStatus, now: int, asked: int
     ) -> None:
         """Feed the running session's reading to the rules, and end it when it is done."""
         st = self.station
@@ -270,12 +269,12 @@ class ControlLoop:
         # sooner than the rules' estimate from now (the loop wakes for it).
         pile.end_estimate -= now - asked
         done = energy >= req.wanted or (
-            status.state is PileState.FINISHED
+            status.state is DeviceState.FINISHED
             and rt.commanded is not None
             and not rt.meter_behind(now)
         )
         if done:
-            if not rt.device.has_energy_limit and status.state is PileState.CHARGING:
+            if not rt.device.has_energy_limit and status.state is DeviceState.CHARGING:
                 await rt.stop_and_read()
                 energy = rt.session_energy(now)
                 st.reading(now, rt.pile_id, energy)
@@ -284,14 +283,14 @@ class ControlLoop:
             # The next car's session starts now, not after every other pile's poll.
             await self._command(rt)
 
-    async def _bill_silent_energy(self, rt: PileRuntime, status: PileStatus) -> None:
+    async def _bill_silent_energy(self, rt: PileRuntime, status: DeviceStatus) -> None:
         """A pile faulted for silence answers again: if it went on charging meanwhile (until its
         watchdog stopped it, or still), stop it, and bill what its meter counted after the
         interrupted session's bill to that session's car (RULES §4: the energy received)."""
         silent, rt.silent_session = rt.silent_session, None
         if silent is None:
             return
-        if status.setpoint_w or status.state is PileState.CHARGING:
+        if status.setpoint_w or status.state is DeviceState.CHARGING:
             await rt.stop_and_read()
         if rt.meter_wh is None or rt.meter_wh <= silent.meter_wh:
             return
@@ -311,11 +310,11 @@ class ControlLoop:
             silent.at_tick,
         )
 
-    def _vehicle_absent(self, rt: PileRuntime, status: PileStatus, now: int) -> bool:
+    def _vehicle_absent(self, rt: PileRuntime, status: DeviceStatus, now: int) -> bool:
         """No vehicle at a pile whose car is called (RULES §3): a car that never plugged in
         loses its turn after plug_timeout; a car that leaves mid-session ends its request with
         a bill for what it received. Whether the car's request ended here."""
-        if status.state is not PileState.NO_VEHICLE or rt.commanded is None:
+        if status.state is not DeviceState.NO_VEHICLE or rt.commanded is None:
             rt.unplugged_since = None
             return False
         req = self.station.pile_by_id[rt.pile_id].charging()
@@ -381,7 +380,9 @@ class ControlLoop:
                 await device.enable(want.setpoint_w, limit)
                 rt.commanded = want
                 return  # a new session gets a whole watchdog period: no heartbeat needed now
-            elif want is None and (rt.commanded is not None or status.state is PileState.CHARGING):
+            elif want is None and (
+                rt.commanded is not None or status.state is DeviceState.CHARGING
+            ):
                 await device.stop()
                 rt.commanded = None
             if device.has_watchdog:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from controller.units import Units
 from controller.values import CarId
-from drivers.contracts import Meter, Pile, PileState, PileStatus
+from drivers.contracts import DeviceState, DeviceStatus, Meter, PileDevice
 from drivers.energy_guard import RESET_NEAR_ZERO_WH
 from drivers.errors import DriverError
 
@@ -25,10 +25,10 @@ FROZEN_METER_WH = 20
 METER_CATCH_UP_S = 600
 
 
-class PileLink(NamedTuple):
-    """How the loop reaches one configured pile: its driver, and its meter if separate."""
+class PileDevices(NamedTuple):
+    """One configured pile's drivers: the pile's, and its meter's if separate."""
 
-    pile: Pile
+    pile: PileDevice
     meter: Meter | None = None  # None: the pile's own meter, read with its status
 
 
@@ -53,10 +53,10 @@ class SilentSession(NamedTuple):
 class PileRuntime:
     """Everything the loop knows and has commanded of one pile."""
 
-    def __init__(self, pile_id: int, link: PileLink, units: Units, watchdog_s: int) -> None:
+    def __init__(self, pile_id: int, devices: PileDevices, units: Units, watchdog_s: int) -> None:
         self.pile_id = pile_id
-        self.device = link.pile
-        self.meter = link.meter
+        self.device = devices.pile
+        self.meter = devices.meter
         self.units = units
         self.watchdog_s = watchdog_s
         # the session, in the meter's whole Wh
@@ -65,7 +65,7 @@ class PileRuntime:
         self.amount_wh: int | None = None  # what the running session is to deliver
         self.session_no = 0  # counts sessions: two cars asking the same amount are two sessions
         # the link
-        self.status: PileStatus | None = None  # the last good reading
+        self.status: DeviceStatus | None = None  # the last good reading
         self.misses = 0  # failed reads in a row
         self.answered = False  # read well at least once since the start
         # what the loop has done
@@ -80,10 +80,6 @@ class PileRuntime:
     @property
     def name(self) -> str:
         return self.device.name
-
-    @property
-    def link(self) -> PileLink:
-        return PileLink(self.device, self.meter)
 
     # -- the rules' PilePort -------------------------------------------------------------------
     def session_wh(self) -> int:
@@ -150,11 +146,11 @@ class PileRuntime:
             self.commanded is not None
             and status is not None
             and status.setpoint_w == 0
-            and status.state in (PileState.CONNECTED, PileState.NO_VEHICLE)
+            and status.state in (DeviceState.CONNECTED, DeviceState.NO_VEHICLE)
         )
 
     # -- reading -------------------------------------------------------------------------------
-    def watch_meter(self, status: PileStatus, meter_wh: int | None, now_tick: int) -> None:
+    def watch_meter(self, status: DeviceStatus, meter_wh: int | None, now_tick: int) -> None:
         """Notice a meter that stands still while its pile says it delivers power (a frozen
         meter): energy the pile could not have hidden in its counter's rounding."""
         if meter_wh is None or meter_wh != self.meter_wh:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from drivers.ac_current import current_watts, rated_current_ma, setpoint_current_ma
-from drivers.contracts import PileState, PileStatus
+from drivers.contracts import DeviceState, DeviceStatus
 from drivers.device import LinkDevice
 from drivers.device_kind import DeviceSettings
 from drivers.devices.abb_terra_ac import (
@@ -48,11 +48,11 @@ _SESSION = ABB["session_wh"].address - STATUS_START  # 0x401E
 _SET_CURRENT = ABB["set_current_ma"].address  # 0x4100
 
 _STATES = {
-    AbbState.IDLE: PileState.NO_VEHICLE,
-    AbbState.B1: PileState.CONNECTED,
-    AbbState.B2: PileState.CONNECTED,
-    AbbState.C1: PileState.CONNECTED,  # the vehicle is ready but draws nothing yet
-    AbbState.C2: PileState.CHARGING,
+    AbbState.IDLE: DeviceState.NO_VEHICLE,
+    AbbState.B1: DeviceState.CONNECTED,
+    AbbState.B2: DeviceState.CONNECTED,
+    AbbState.C1: DeviceState.CONNECTED,  # the vehicle is ready but draws nothing yet
+    AbbState.C2: DeviceState.CHARGING,
 }
 
 
@@ -122,24 +122,24 @@ class AbbTerraAcPile(LinkDevice):
         self.guard = EnergyGuard(name, rated_power_w)
         self.sessions = SessionSum()
 
-    async def read_status(self) -> PileStatus:
+    async def read_status(self) -> DeviceStatus:
         sent_s = self._clock()
         block = await self._read(Table.HOLDING, STATUS_START, STATUS_COUNT)
         meter_wh = self._count(u32(block, _SESSION), sent_s)
         error = u32(block, _ERROR)
         raw = charging_state(block, _STATE)
         if error:
-            state = PileState.FAULT
+            state = DeviceState.FAULT
         elif raw == AbbState.STOPPED:
             # A stopped session: the vehicle is still there if the cable is plugged and locked.
             plugged = u32(block, _LOCK) >= SOCKET_LOCKED
-            state = PileState.CONNECTED if plugged else PileState.NO_VEHICLE
+            state = DeviceState.CONNECTED if plugged else DeviceState.NO_VEHICLE
         else:
             known = _STATES.get(raw)  # type: ignore[call-overload]
             if known is None:
                 raise BadResponse(f"{self.name}: unknown charging state {raw}")
             state = known
-        return PileStatus(
+        return DeviceStatus(
             state=state,
             fault_code=error,
             power_w=u32(block, _POWER),  # 0x401C, W

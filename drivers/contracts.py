@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import NamedTuple, Protocol
 
 
-class PileState(StrEnum):
+class DeviceState(StrEnum):
     """After IEC 61851: A no vehicle, B connected, C charging; plus finished and fault."""
 
     NO_VEHICLE = "no_vehicle"
@@ -20,15 +20,15 @@ class PileState(StrEnum):
     FAULT = "fault"
 
 
-class PileStatus(NamedTuple):
-    state: PileState
+class DeviceStatus(NamedTuple):
+    state: DeviceState
     fault_code: int  # 0 when there is no fault
     power_w: int  # drawn now, as the pile itself reports it
     setpoint_w: int  # what it was told to deliver; 0 = disabled
     meter_wh: int | None  # its own cumulative meter, if it has one (already checked)
 
 
-class Pile(Protocol):
+class PileDevice(Protocol):
     """A charging pile that can be read and commanded."""
 
     name: str
@@ -36,7 +36,7 @@ class Pile(Protocol):
     has_energy_limit: bool  # stops itself at a session energy limit
     has_watchdog: bool  # stops itself if the controller goes silent
 
-    async def read_status(self) -> PileStatus: ...
+    async def read_status(self) -> DeviceStatus: ...
 
     async def enable(self, setpoint_w: int, limit_wh: int | None = None) -> None:
         """Charge at up to setpoint_w; a fresh session if it was not charging. A limit on a pile

@@ -61,10 +61,10 @@ class PileKind(NamedTuple):
     capabilities: Capabilities
     timing: Timing
     registers: Mapping[str, Reg]
-    driver: str  # the module of its driver, whose build(link, settings) makes a Pile
+    driver: str  # the module of its driver, whose build(link, settings) makes a PileDevice
 
     def build(self, link: Any, settings: DeviceSettings) -> Any:
-        """Its driver (drivers.contracts.Pile) on `link` (a drivers.link.ModbusLink)."""
+        """Its driver (drivers.contracts.PileDevice) on `link` (a drivers.link.ModbusLink)."""
         builder: Callable[[Any, DeviceSettings], Any] = _driver(self.driver).build
         return builder(link, settings)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from drivers.contracts import PileState, PileStatus
+from drivers.contracts import DeviceState, DeviceStatus
 from drivers.device import LinkDevice
 from drivers.device_kind import DeviceSettings
 from drivers.devices.evse_wb import (
@@ -31,11 +31,11 @@ if TYPE_CHECKING:
 
 
 _STATES = {
-    EvseVehicleState.NOT_CONNECTED: PileState.NO_VEHICLE,
-    EvseVehicleState.CONNECTED: PileState.CONNECTED,
-    EvseVehicleState.CHARGING: PileState.CHARGING,
-    EvseVehicleState.CHARGING_VENTILATED: PileState.CHARGING,
-    EvseVehicleState.FAILURE: PileState.FAULT,
+    EvseVehicleState.NOT_CONNECTED: DeviceState.NO_VEHICLE,
+    EvseVehicleState.CONNECTED: DeviceState.CONNECTED,
+    EvseVehicleState.CHARGING: DeviceState.CHARGING,
+    EvseVehicleState.CHARGING_VENTILATED: DeviceState.CHARGING,
+    EvseVehicleState.FAILURE: DeviceState.FAULT,
 }
 
 
@@ -70,7 +70,7 @@ class EvseWbPile(LinkDevice):
             EVSE_MIN_CURRENT_A, min(self.max_current_a, setpoint_w // (EVSE_VOLTS * self.phases))
         )
 
-    async def read_status(self) -> PileStatus:
+    async def read_status(self) -> DeviceStatus:
         block = await self._read(Table.HOLDING, EVSE_STATUS_START, EVSE_STATUS_COUNT)
         raw = int(field(block, EVSE_STATUS_START, EVSE["vehicle_state"]))
         try:
@@ -79,9 +79,9 @@ class EvseWbPile(LinkDevice):
             raise BadResponse(f"{self.name}: unknown vehicle state {raw}") from None
         setpoint_a = int(field(block, EVSE_STATUS_START, EVSE["current_a"]))
         actual_a = int(field(block, EVSE_STATUS_START, EVSE["actual_current_a"]))
-        return PileStatus(
+        return DeviceStatus(
             state=state,
-            fault_code=raw if state is PileState.FAULT else 0,
+            fault_code=raw if state is DeviceState.FAULT else 0,
             power_w=self.watts(actual_a),
             setpoint_w=self.watts(setpoint_a),
             meter_wh=None,

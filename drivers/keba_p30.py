@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from drivers.ac_current import current_watts, rated_current_ma, setpoint_current_ma
-from drivers.contracts import PileState, PileStatus
+from drivers.contracts import DeviceState, DeviceStatus
 from drivers.device import LinkDevice
 from drivers.device_kind import DeviceSettings
 from drivers.devices.keba_p30 import (
@@ -85,16 +85,16 @@ class KebaP30Pile(LinkDevice):
         regs = await self._read(Table.HOLDING, address, 2)
         return (regs[0] << 16) | regs[1]
 
-    async def read_status(self) -> PileStatus:
+    async def read_status(self) -> DeviceStatus:
         raw = await self._u32(_STATE)
         if raw == KebaState.ERROR:
-            state = PileState.FAULT
+            state = DeviceState.FAULT
         elif raw == KebaState.CHARGING:
-            state = PileState.CHARGING
+            state = DeviceState.CHARGING
         elif raw in _KNOWN_STATES:
             # Not charging: the cable tells a waiting vehicle from an empty socket.
             plugged = await self._u32(_CABLE) & CABLE_EV_BIT
-            state = PileState.CONNECTED if plugged else PileState.NO_VEHICLE
+            state = DeviceState.CONNECTED if plugged else DeviceState.NO_VEHICLE
         else:
             raise BadResponse(f"{self.name}: unknown charging state {raw}")
         power_w = await self._u32(_POWER) // POWER_PER_W  # mW, rounded down to whole W
@@ -102,9 +102,9 @@ class KebaP30Pile(LinkDevice):
         tenths_wh = await self._u32(_ENERGY)
         # 0.1 Wh to whole Wh, rounded down: exact integers, and never a Wh not yet delivered.
         meter_wh = self.guard.check(tenths_wh // ENERGY_PER_WH, self._clock(), sent_s)
-        return PileStatus(
+        return DeviceStatus(
             state=state,
-            fault_code=raw if state is PileState.FAULT else 0,
+            fault_code=raw if state is DeviceState.FAULT else 0,
             power_w=power_w,
             setpoint_w=self.setpoint_w if raw in _ENABLED_STATES else 0,
             meter_wh=meter_wh,

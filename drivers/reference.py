@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from drivers.contracts import PileState, PileStatus
+from drivers.contracts import DeviceState, DeviceStatus
 from drivers.device import LinkDevice
 from drivers.device_kind import DeviceSettings
 from drivers.devices.reference import (
@@ -29,11 +29,11 @@ if TYPE_CHECKING:
 
 
 _STATES = {
-    RefState.NO_VEHICLE: PileState.NO_VEHICLE,
-    RefState.CONNECTED: PileState.CONNECTED,
-    RefState.CHARGING: PileState.CHARGING,
-    RefState.FINISHED: PileState.FINISHED,
-    RefState.FAULT: PileState.FAULT,
+    RefState.NO_VEHICLE: DeviceState.NO_VEHICLE,
+    RefState.CONNECTED: DeviceState.CONNECTED,
+    RefState.CHARGING: DeviceState.CHARGING,
+    RefState.FINISHED: DeviceState.FINISHED,
+    RefState.FAULT: DeviceState.FAULT,
 }
 _U64_ALL_ONES = (1 << 64) - 1
 # Offsets into the input block read from address 0 (the map's addresses, decoded inline: a poll
@@ -78,7 +78,7 @@ class ReferencePile(LinkDevice):
             raise BadResponse(f"{self.name}: unit {self.unit} is not a reference pile")
         return int(field(block, 0, REF["rated_power_w"]))
 
-    async def read_status(self) -> PileStatus:
+    async def read_status(self) -> DeviceStatus:
         sent_s = self._clock()
         block = await self._read(Table.INPUT, 0, REF_INPUT_COUNT)
         state = _STATES.get(block[_STATE])  # type: ignore[call-overload]
@@ -87,7 +87,7 @@ class ReferencePile(LinkDevice):
         m = _METER
         meter = (block[m] << 48) | (block[m + 1] << 32) | (block[m + 2] << 16) | block[m + 3]
         meter_wh = self.guard.check(meter, self._clock(), sent_s)
-        if state in (PileState.FINISHED, PileState.FAULT):
+        if state in (DeviceState.FINISHED, DeviceState.FAULT):
             # A finished or faulted pile has dropped `enable` by itself (docs/registers.md): no
             # second round trip on the way to the next car's session.
             setpoint_w = 0
@@ -96,7 +96,7 @@ class ReferencePile(LinkDevice):
             # a cache.
             holding = await self._read(Table.HOLDING, 0, 3)
             setpoint_w = ((holding[_SETPOINT] << 16) | holding[_SETPOINT + 1]) if holding[0] else 0
-        return PileStatus(
+        return DeviceStatus(
             state, block[_FAULT], (block[_POWER] << 16) | block[_POWER + 1], setpoint_w, meter_wh
         )
 

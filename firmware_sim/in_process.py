@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from drivers.contracts import PileState, PileStatus
+from drivers.contracts import DeviceState, DeviceStatus
 from drivers.errors import NotSupported
 from firmware_sim.clock import TICKS_PER_S, WH_TICKS
 from firmware_sim.pile_model import PileModel
 from firmware_sim.pile_model import PileStatus as ModelStatus
 
 _STATES = {
-    ModelStatus.NO_VEHICLE: PileState.NO_VEHICLE,
-    ModelStatus.CONNECTED: PileState.CONNECTED,
-    ModelStatus.CHARGING: PileState.CHARGING,
-    ModelStatus.FINISHED: PileState.FINISHED,
-    ModelStatus.FAULT: PileState.FAULT,
+    ModelStatus.NO_VEHICLE: DeviceState.NO_VEHICLE,
+    ModelStatus.CONNECTED: DeviceState.CONNECTED,
+    ModelStatus.CHARGING: DeviceState.CHARGING,
+    ModelStatus.FINISHED: DeviceState.FINISHED,
+    ModelStatus.FAULT: DeviceState.FAULT,
 }
 
 
@@ -43,9 +43,9 @@ class SimPile:
         self.model.advance(max(self._tick(), self.model.now_tick))
         return self.model
 
-    async def read_status(self) -> PileStatus:
+    async def read_status(self) -> DeviceStatus:
         model = self._step()
-        return PileStatus(
+        return DeviceStatus(
             _STATES[model.status],
             model.fault_code,
             model.power_w,

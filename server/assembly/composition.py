@@ -23,14 +23,14 @@ from controller import state_dir as state_files
 from controller.clock import StationClock
 from controller.door import Door
 from controller.ledger import Ledger
-from controller.live import ControlLoop, PileLink
+from controller.live import ControlLoop, PileDevices
 from controller.state_saver import StateSaver
 from controller.storage import DATABASE_FILENAME, AsyncStorage
 from drivers.link import LinkPool
 from server.accounts.accounts import Accounts, load_secret
 from server.assembly.config import ServiceConfig
 from server.assembly.database import open_async_storage
-from server.assembly.hardware import build_links
+from server.assembly.hardware import build_devices
 from server.driver_api.hub import Hub
 from server.http.app import make_app
 from server.http.handler import AppContext
@@ -48,7 +48,7 @@ class Parts(NamedTuple):
     """What a test kit or a bench puts in place of the station's own (None: the real one)."""
 
     clock: Callable[[], float] | None = None  # the station's seconds (StationClock)
-    links: Mapping[int, PileLink] | None = None  # each pile's drivers, by pile id
+    devices: Mapping[int, PileDevices] | None = None  # each pile's drivers, by pile id
     tz: tzinfo | None = None  # the station's time zone (the system's)
     accounts: Callable[[AsyncStorage], Accounts] | None = None  # how accounts are made
 
@@ -101,8 +101,8 @@ async def assemble(
     tz = parts.tz or local_tz()
     clock = parts.clock or StationClock(config.clock.scale)
     pool = LinkPool()
-    links = parts.links if parts.links is not None else build_links(config, clock, pool)
-    loop = ControlLoop(config, links, clock)
+    devices = parts.devices if parts.devices is not None else build_devices(config, clock, pool)
+    loop = ControlLoop(config, devices, clock)
     door = Door(loop)
     ledger = Ledger(storage, loop.units, tz)
     ledger.attach(door)  # first: a bill is dated and on its way before it is told

@@ -6,19 +6,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from controller.config import Config, PileConfig
-from controller.live import PileLink
+from controller.live import PileDevices
 from drivers.device_kind import DeviceSettings, Timing
 from drivers.link import LinkPool
 from drivers.registry import meter_kind, pile_kind
 from firmware_sim.in_process import SimPile
 
 
-def build_links(config: Config, clock: Callable[[], float], pool: LinkPool) -> dict[int, PileLink]:
+def build_devices(
+    config: Config, clock: Callable[[], float], pool: LinkPool
+) -> dict[int, PileDevices]:
     """pile id -> its drivers. Piles on one bus share one link (LinkPool)."""
-    links: dict[int, PileLink] = {}
+    devices: dict[int, PileDevices] = {}
     for p in config.piles:
         if p.link == "sim":  # the simulator's pile model in process: no wire, no device kind
-            links[p.id] = PileLink(SimPile(p.name, p.power_w, clock))
+            devices[p.id] = PileDevices(SimPile(p.name, p.power_w, clock))
             continue
         link = pool.get(p.link)
         kind = pile_kind(p.profile)
@@ -32,8 +34,8 @@ def build_links(config: Config, clock: Callable[[], float], pool: LinkPool) -> d
             meter_name = f"{p.name} meter"
             meter_settings = settings(p, meter_of.timing, p.meter_unit, meter_name, clock, {})
             meter = meter_of.build(link, meter_settings)
-        links[p.id] = PileLink(pile, meter)
-    return links
+        devices[p.id] = PileDevices(pile, meter)
+    return devices
 
 
 def settings(

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from tornado.websocket import WebSocketClientConnection
 
 USER_AGENT = "charge-client/1"
-WS_PING_INTERVAL_S = 20.0  # a silent, dead link (a long wait in the queue) is noticed
+WS_PING_INTERVAL_S = 20.0  # a silent, dead connection (a long wait in the queue) is noticed
 Message = dict[str, Any]
 
 
@@ -221,7 +221,7 @@ class Station:
             raise refusal(str(data.get("error", "")), str(data.get("msg", "")))
         return data, text
 
-    async def charge_socket(self, query: dict[str, str]) -> ChargeLink:
+    async def charge_socket(self, query: dict[str, str]) -> ChargeConnection:
         """/user/charge opened; its first message is the station's answer to the opening."""
         # Imported here: the HTTP-only commands start without the WebSocket code (and Tornado's
         # web framework, which it brings).
@@ -251,13 +251,13 @@ class Station:
                 f"{self.target.url}: no WebSocket /user/charge there",
                 "is this the station's address?",
             ) from None
-        return ChargeLink(conn, self.target)
+        return ChargeConnection(conn, self.target)
 
     def close(self) -> None:
         self._http.close()
 
 
-class ChargeLink:
+class ChargeConnection:
     """One open /user/charge socket: messages in (parsed), operations out."""
 
     def __init__(self, conn: WebSocketClientConnection, target: Target) -> None:

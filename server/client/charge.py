@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from server.client import render
-from server.client.api import ChargeLink, Message, Station, unreachable
+from server.client.api import ChargeConnection, Message, Station, unreachable
 from server.client.errors import Exit, Failure, refusal
 
 NO_REQUEST_ERRORS = frozenset({"bad_mode", "bad_quantity"})  # the opening had neither
@@ -24,19 +24,20 @@ def _no_request() -> Failure:
     return Failure(Exit.NO_REQUEST, "you have no request in the station")
 
 
-async def _first(link: ChargeLink, *, attaching: bool) -> Message:
+async def _first(connection: ChargeConnection, *, attaching: bool) -> Message:
     """The answer to the opening: the request's state, or the refusal as a Failure."""
     try:
-        message = await link.receive()
+        message = await connection.receive()
     except Failure:
-        link.close()
+        connection.close()
         raise
     if message is None:
         raise Failure(
-            Exit.UNREACHABLE, f"{link.target.url}: the station closed the socket without answering"
+            Exit.UNREACHABLE,
+            f"{connection.target.url}: the station closed the socket without answering",
         )
     if message.get("code") == -1 or message.get("type") == "error":
-        link.close()
+        connection.close()
         error = str(message.get("error", ""))
         if attaching and error in NO_REQUEST_ERRORS:
             raise _no_request()
@@ -46,23 +47,23 @@ async def _first(link: ChargeLink, *, attaching: bool) -> Message:
 
 async def open_request(
     station: Station, mode: str, quantity_kwh: Decimal, capacity_kwh: Decimal | None
-) -> tuple[ChargeLink, Message]:
+) -> tuple[ChargeConnection, Message]:
     """A new request (first message `queued`), or the one already there (`resumed`)."""
     query = {"mode": mode, "quantity": str(quantity_kwh)}
     if capacity_kwh is not None:
         query["capacity"] = str(capacity_kwh)
-    link = await station.charge_socket(query)
-    return link, await _first(link, attaching=False)
+    connection = await station.charge_socket(query)
+    return connection, await _first(connection, attaching=False)
 
 
-async def attach(station: Station) -> tuple[ChargeLink, Message]:
+async def attach(station: Station) -> tuple[ChargeConnection, Message]:
     """The user's request as it is now; Failure NO_REQUEST if there is none."""
-    link = await station.charge_socket({})
-    return link, await _first(link, attaching=True)
+    connection = await station.charge_socket({})
+    return connection, await _first(connection, attaching=True)
 
 
 async def _until(
-    link: ChargeLink, wanted: Callable[[Message], bool], timeout_s: float
+    connection: ChargeConnection, wanted: Callable[[Message], bool], timeout_s: float
 ) -> tuple[Message, list[Message]]:
     """Messages up to the first that is `wanted` (returned), and the bills on the way.
     An `error` message is the station refusing what was just sent."""
@@ -70,11 +71,11 @@ async def _until(
 
     async def read() -> Message:
         while True:
-            message = await link.receive()
+            message = await connection.receive()
             if message is None:
                 raise Failure(
                     Exit.UNREACHABLE,
-                    f"{link.target.url}: the station closed the socket before answering",
+                    f"{connection.target.url}: the station closed the socket before answering",
                 )
             if wanted(message):
                 return message
@@ -89,14 +90,14 @@ async def _until(
     try:
         found = await asyncio.wait_for(read(), timeout_s)
     except TimeoutError as exc:
-        raise unreachable(exc, link.target) from None
+        raise unreachable(exc, connection.target) from None
     return found, bills
 
 
 async def revise(
     station: Station, mode: str | None, quantity_kwh: Decimal | None, out: TextIO
 ) -> int:
-    link, state = await attach(station)
+    connection, state = await attach(station)
     try:
         operation: dict[str, Any] = {"operation": "revise"}
         if mode is not None:
@@ -105,9 +106,9 @@ async def revise(
             # A JSON number, as the protocol shows it; kWh, not money: a float is exact enough
             # for the whole Wh the station counts.
             operation["quantity"] = float(quantity_kwh)
-        await link.send(operation)
+        await connection.send(operation)
         answer, _ = await _until(
-            link, lambda m: m.get("type") == "revised", station.target.timeout_s
+            connection, lambda m: m.get("type") == "revised", station.target.timeout_s
         )
     except Failure as failure:
         if failure.error == "not_in_waiting_area":
@@ -117,18 +118,20 @@ async def revise(
             )
         raise
     finally:
-        link.close()
+        connection.close()
     print(f"revised: {render.request_line(answer)}", file=out)
     return Exit.OK
 
 
 async def cancel(station: Station, out: TextIO) -> int:
-    link, state = await attach(station)
+    connection, state = await attach(station)
     try:
-        await link.send({"operation": "cancel"})
-        _, bills = await _until(link, lambda m: m.get("type") == "done", station.target.timeout_s)
+        await connection.send({"operation": "cancel"})
+        _, bills = await _until(
+            connection, lambda m: m.get("type") == "done", station.target.timeout_s
+        )
     finally:
-        link.close()
+        connection.close()
     print(f"cancelled request {state.get('queueNo')}", file=out)
     for bill in bills:
         print("\n".join(render.bill_lines(bill)), file=out)

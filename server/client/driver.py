@@ -77,10 +77,10 @@ def logout(url: str, store: Store, remembered: Remembered, out: TextIO) -> int:
 
 
 async def status(station: Station, as_json: bool, out: TextIO) -> int:
-    link, state = await charge.attach(station)
-    link.close()
+    connection, state = await charge.attach(station)
+    connection.close()
     if as_json:
-        print(link.last_text, file=out)  # the station's message as it came
+        print(connection.last_text, file=out)  # the station's message as it came
         return Exit.OK
     print("\n".join(render.status_lines(state)), file=out)
     return Exit.OK

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, NoReturn, TextIO
 
 from server.client import render
-from server.client.api import ChargeLink, Message, Station
+from server.client.api import ChargeConnection, Message, Station
 from server.client.charge import attach, open_request
 from server.client.errors import Exit, Failure, refusal
 
@@ -67,13 +67,13 @@ class Follow:
 
     def __init__(
         self,
-        link: ChargeLink,
+        connection: ChargeConnection,
         screen: Screen,
         on_interrupt: OnInterrupt | None,
         interactive: bool,
         err: TextIO = sys.stderr,
     ) -> None:
-        self.link = link
+        self.connection = connection
         self.screen = screen
         self.on_interrupt = on_interrupt
         self.interactive = interactive  # a terminal to ask on
@@ -181,7 +181,7 @@ class Follow:
         """Until the request is over or the user stops following; `interrupted` is set by
         Ctrl-C (SIGINT)."""
         loop = asyncio.get_running_loop()
-        receiving = asyncio.ensure_future(self.link.receive())
+        receiving = asyncio.ensure_future(self.connection.receive())
         answer: asyncio.Future[OnInterrupt] | None = None
         try:
             while True:
@@ -200,7 +200,7 @@ class Follow:
                         if answer is not None:
                             self.err.write("\n")
                         return result
-                    receiving = asyncio.ensure_future(self.link.receive())
+                    receiving = asyncio.ensure_future(self.connection.receive())
                 choice: OnInterrupt | None = None
                 if interrupted.is_set():
                     interrupted.clear()
@@ -220,11 +220,11 @@ class Follow:
                 if choice is OnInterrupt.CANCEL:
                     self._stop_asking(loop)
                     self.screen.line(f"cancelling request {self.state.get('queueNo')} ...")
-                    await self.link.send({"operation": "cancel"})
+                    await self.connection.send({"operation": "cancel"})
                     self.cancel_sent = True
         finally:
             self._stop_asking(loop)
-            self.link.close()
+            self.connection.close()
             if not receiving.done():
                 receiving.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Failure):
@@ -247,8 +247,8 @@ class Follow:
         self.screen.end_bar()
         raise Failure(
             Exit.UNREACHABLE,
-            f"{self.link.target.url}: lost the connection to the station "
-            f"(close code {self.link.close_code})",
+            f"{self.connection.target.url}: lost the connection to the station "
+            f"(close code {self.connection.close_code})",
             f"the request stays in the station: {FOLLOW_AGAIN}",
         )
 
@@ -305,8 +305,8 @@ async def follow(
             opening = open_request(station, mode, quantity_kwh, capacity_kwh)
         else:
             opening = attach(station)
-        link, first = await _unless_interrupted(opening, interrupted)
-        following = Follow(link, Screen(out, out.isatty()), on_interrupt, sys.stdin.isatty())
+        connection, first = await _unless_interrupted(opening, interrupted)
+        following = Follow(connection, Screen(out, out.isatty()), on_interrupt, sys.stdin.isatty())
         following.opened(first, asked_for_new=mode is not None)
         return await following.run(interrupted)
     finally:
@@ -314,8 +314,8 @@ async def follow(
 
 
 async def _unless_interrupted(
-    opening: Coroutine[Any, Any, tuple[ChargeLink, Message]], interrupted: asyncio.Event
-) -> tuple[ChargeLink, Message]:
+    opening: Coroutine[Any, Any, tuple[ChargeConnection, Message]], interrupted: asyncio.Event
+) -> tuple[ChargeConnection, Message]:
     """The opening's answer; Ctrl-C before it comes stops waiting (a station that does not
     answer would otherwise hold the user for the whole timeout)."""
     answered = asyncio.ensure_future(opening)

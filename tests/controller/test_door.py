@@ -10,7 +10,7 @@ import pytest
 from controller.config import Config, StationSettings, parse_tariff
 from controller.door import Door, PlaceChanged, Progress, Refused, StreamEvent
 from controller.events import Called, ChargingStarted, Done, PileChanged, Queued, SessionEnded
-from controller.live import ControlLoop, PileLink
+from controller.live import ControlLoop, PileDevices
 from controller.values import Mode, PileState
 from firmware_sim.in_process import SimPile
 from tests.controller.harness import FAST, pile
@@ -27,7 +27,7 @@ def station(places: int = 2, waiting: int = 6) -> tuple[Door, ControlLoop, FakeC
         parse_tariff({}),
         (pile(1, "A", FAST, 30),),
     )
-    loop = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock)
+    loop = ControlLoop(cfg, {1: PileDevices(SimPile("A", 30_000, clock))}, clock)
     return Door(loop), loop, clock
 
 

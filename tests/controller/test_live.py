@@ -15,7 +15,7 @@ import pytest_asyncio
 from controller.billing import Bill, EndReason
 from controller.config import Config, StationSettings, parse_tariff
 from controller.events import Event, SessionEnded
-from controller.live import ControlLoop, PileLink
+from controller.live import ControlLoop, PileDevices
 from controller.values import PileState as RulesState
 from drivers.link import ModbusLink, parse_link
 from drivers.reference import ReferencePile
@@ -33,7 +33,7 @@ class Station:
 
     def __init__(
         self,
-        links: dict[int, PileLink],
+        links: dict[int, PileDevices],
         clock: FakeClock,
         *powers_kw: int,
         settings: StationSettings | None = None,
@@ -72,7 +72,7 @@ class Station:
 async def test_a_session_on_an_in_process_simulated_pile_is_billed_from_its_meter() -> None:
     clock = FakeClock()
     clock.advance(SIX)
-    s = Station({1: PileLink(SimPile("P1", 30_000, clock))}, clock, 30)
+    s = Station({1: PileDevices(SimPile("P1", 30_000, clock))}, clock, 30)
     s.request("V1", 10)
     await s.loop.tick()  # reads the meter, then enables the pile for 10 kWh
     await s.run(600)  # 30 kW for 10 min = 5 kWh so far
@@ -114,7 +114,7 @@ async def modbus_station(
     link = ModbusLink(parse_link(f"tcp://{host}:{port}?timeout=0.2"))
     rig.links.append(link)
     links = {
-        unit: PileLink(ReferencePile(link, unit, f"P{unit}", 30_000, clock=rig.clock))
+        unit: PileDevices(ReferencePile(link, unit, f"P{unit}", 30_000, clock=rig.clock))
         for unit in (1, 2)
     }
     return Station(links, rig.clock, 30, 30, **station), sim
@@ -222,7 +222,7 @@ async def test_a_restart_carries_on_the_session_and_bills_what_came_meanwhile(ri
         link = ModbusLink(parse_link(f"tcp://{host}:{port}?timeout=0.3"))
         rig.links.append(link)
         return Station(
-            {1: PileLink(ReferencePile(link, 1, "P1", 30_000, clock=rig.clock))}, rig.clock, 30
+            {1: PileDevices(ReferencePile(link, 1, "P1", 30_000, clock=rig.clock))}, rig.clock, 30
         )
 
     first = station()
@@ -245,13 +245,13 @@ async def test_a_restart_carries_on_the_session_and_bills_what_came_meanwhile(ri
 async def test_a_simulated_pile_that_restarts_from_zero_is_bridged() -> None:
     clock = FakeClock()
     clock.advance(SIX)
-    first = Station({1: PileLink(SimPile("P1", 30_000, clock))}, clock, 30)
+    first = Station({1: PileDevices(SimPile("P1", 30_000, clock))}, clock, 30)
     first.request("V1", 10)
     await first.loop.tick()
     await first.run(600)  # 5 kWh
     saved = json.loads(json.dumps(first.loop.snapshot()))
     # After a restart the in-process pile is new: its meter starts again from 0.
-    second = Station({1: PileLink(SimPile("P1", 30_000, clock))}, clock, 30)
+    second = Station({1: PileDevices(SimPile("P1", 30_000, clock))}, clock, 30)
     second.loop.restore(saved)
     await second.run(1200)
     (bill,) = second.bills
@@ -354,7 +354,7 @@ async def test_a_safe_stop_bills_stops_the_piles_and_the_cars_carry_on_after_it(
     assert [sim.model(u).meter_wh for u in (1, 2)] == [2000, 2000]
     link = rig.links[0]
     again = Station(
-        {u: PileLink(ReferencePile(link, u, f"P{u}", 30_000, clock=rig.clock)) for u in (1, 2)},
+        {u: PileDevices(ReferencePile(link, u, f"P{u}", 30_000, clock=rig.clock)) for u in (1, 2)},
         rig.clock,
         30,
         30,
@@ -408,7 +408,7 @@ async def test_a_session_started_between_ticks_is_commanded_at_once() -> None:
     clock = FakeClock()
     clock.advance(SIX)
     pile_p1 = SimPile("P1", 30_000, clock)
-    s = Station({1: PileLink(pile_p1)}, clock, 30)
+    s = Station({1: PileDevices(pile_p1)}, clock, 30)
     stop = asyncio.Event()
     runner = asyncio.create_task(s.loop.run(stop, poll_s=3600))  # the next poll: an hour away
     try:

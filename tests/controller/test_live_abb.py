@@ -10,7 +10,7 @@ import pytest
 
 from controller.config import Config, PileConfig, StationSettings, parse_tariff
 from controller.events import Event, SessionEnded
-from controller.live import ControlLoop, PileLink
+from controller.live import ControlLoop, PileDevices
 from controller.values import Mode
 from drivers.abb_terra_ac import AbbTerraAcPile
 from drivers.link import ModbusLink, parse_link
@@ -27,7 +27,7 @@ def loop_on(link: ModbusLink, clock: FakeClock, events: list[Event]) -> ControlL
         (PileConfig(1, "P1", Mode.FAST, 22_000, profile="abb-terra-ac"),),
     )
     pile = AbbTerraAcPile(link, 1, "P1", 22_000, clock=clock)
-    loop = ControlLoop(config, {1: PileLink(pile)}, clock)
+    loop = ControlLoop(config, {1: PileDevices(pile)}, clock)
     loop.events.subscribe(lambda seq, event: events.append(event))
     return loop
 

@@ -7,7 +7,7 @@ import pytest
 
 from drivers.abb_terra_ac import AbbTerraAcPile, SessionSum, charging_state
 from drivers.ac_current import setpoint_current_ma
-from drivers.contracts import PileState
+from drivers.contracts import DeviceState
 from drivers.errors import BadReading, NotSupported
 from drivers.sdm import SdmMeter
 from tests.drivers.sim_bench import Bench
@@ -63,20 +63,24 @@ async def test_a_session_driven_over_tcp(bench: Bench) -> None:
     sim = bench.sim("1:abb-terra-ac:22")
     pile = AbbTerraAcPile(await bench.tcp(sim), 1, "A", 22_000, clock=bench.clock)
     status = await pile.read_status()
-    assert (status.state, status.meter_wh, status.setpoint_w) == (PileState.NO_VEHICLE, 0, 0)
+    assert (status.state, status.meter_wh, status.setpoint_w) == (DeviceState.NO_VEHICLE, 0, 0)
 
     # 11000 W -> 15942 mA, read back from 0x400E as 15942 * 690 // 1000 = 10999 W.
     await pile.enable(11_000)
     assert sim.device(1).snapshot()["current_ma"] == 15_942
     status = await pile.read_status()
-    assert (status.state, status.power_w, status.setpoint_w) == (PileState.CHARGING, 10_999, 10_999)
+    assert (status.state, status.power_w, status.setpoint_w) == (
+        DeviceState.CHARGING,
+        10_999,
+        10_999,
+    )
     bench.clock.advance(3600)
     assert (await pile.read_status()).meter_wh == 10_999  # an hour at 10999 W
 
     await pile.stop()
     status = await pile.read_status()
     # Session stopped (state 5), its cable still plugged and locked: the vehicle is there.
-    assert (status.state, status.power_w, status.setpoint_w) == (PileState.CONNECTED, 0, 0)
+    assert (status.state, status.power_w, status.setpoint_w) == (DeviceState.CONNECTED, 0, 0)
     assert status.meter_wh == 10_999
 
     # The next session's counter starts from 0; the count goes on from 10999 Wh.
@@ -102,13 +106,13 @@ async def test_errors_single_phase_and_the_vehicle_leaving(bench: Bench) -> None
     pile = AbbTerraAcPile(await bench.tcp(sim), 1, "A", 7_400, phases=1, clock=bench.clock)
     await pile.enable(7_400)  # 7400 / 230 = 32.17 A: 32173 mA, 32173 * 0.23 = 7399 W
     status = await pile.read_status()
-    assert (status.state, status.power_w) == (PileState.CHARGING, 7_399)
+    assert (status.state, status.power_w) == (DeviceState.CHARGING, 7_399)
     sim.inject(1, "pile_fault", code=21)
     status = await pile.read_status()
-    assert (status.state, status.fault_code, status.power_w) == (PileState.FAULT, 21, 0)
+    assert (status.state, status.fault_code, status.power_w) == (DeviceState.FAULT, 21, 0)
     sim.clear(1)
     sim.plug(1, False)
-    assert (await pile.read_status()).state is PileState.NO_VEHICLE
+    assert (await pile.read_status()).state is DeviceState.NO_VEHICLE
 
 
 @pytest.mark.asyncio

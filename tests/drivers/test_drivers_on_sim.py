@@ -6,7 +6,7 @@ import contextlib
 
 import pytest
 
-from drivers.contracts import PileState
+from drivers.contracts import DeviceState
 from drivers.devices.sdm import MeterModel
 from drivers.errors import (
     BadReading,
@@ -31,19 +31,19 @@ async def test_reference_pile_session_stops_exactly_at_its_limit(
     pile = ReferencePile(link, 1, "A", 7000, clock=bench.clock)
     assert await pile.identify() == 7000
     status = await pile.read_status()
-    assert (status.state, status.meter_wh, status.power_w) == (PileState.NO_VEHICLE, 0, 0)
+    assert (status.state, status.meter_wh, status.power_w) == (DeviceState.NO_VEHICLE, 0, 0)
 
     await pile.set_watchdog(7200)  # this test polls rarely: a watchdog longer than the session
     await pile.enable(7000, limit_wh=1000)
     bench.clock.advance(60)
     status = await pile.read_status()
     # 7 kW for 60 s: 7000 * 60 / 3600 = 116.67 Wh, shown as whole Wh (floor).
-    assert status.state is PileState.CHARGING and status.power_w == 7000
+    assert status.state is DeviceState.CHARGING and status.power_w == 7000
     assert status.meter_wh == 116 and status.setpoint_w == 7000
     # 1000 Wh takes 1000 / 7000 h = 514.3 s; poll long after: it stopped exactly at 1000 Wh.
     bench.clock.advance(3600)
     status = await pile.read_status()
-    assert status.meter_wh == 1000 and status.state is PileState.FINISHED
+    assert status.meter_wh == 1000 and status.state is DeviceState.FINISHED
     assert status.power_w == 0
     assert await pile.read_energy_wh() == 1000
 
@@ -57,10 +57,10 @@ async def test_watchdog_stops_a_pile_whose_controller_went_silent(bench: Bench) 
     bench.clock.advance(4)
     await pile.heartbeat()  # fed at 4 s: the deadline moves to 9 s
     bench.clock.advance(3)
-    assert (await pile.read_status()).state is PileState.CHARGING
+    assert (await pile.read_status()).state is DeviceState.CHARGING
     bench.clock.advance(60)  # silent: the pile stopped by itself at 9 s
     status = await pile.read_status()
-    assert status.state is not PileState.CHARGING and status.power_w == 0
+    assert status.state is not DeviceState.CHARGING and status.power_w == 0
     # 36 kW for 9 s = 36000 * 9 / 3600 = 90 Wh, not a Wh more.
     assert status.meter_wh == 90
 
@@ -75,20 +75,20 @@ async def test_evse_wb_with_its_meter_and_a_reference_pile_share_one_serial_bus(
     meter = SdmMeter(link, 2, "W meter", 11_040, model=MeterModel.SDM630, clock=bench.clock)
     ref = ReferencePile(link, 3, "R", 7000, clock=bench.clock)
 
-    assert (await evse.read_status()).state is PileState.NO_VEHICLE
+    assert (await evse.read_status()).state is DeviceState.NO_VEHICLE
     assert await meter.read_energy_wh() == 0
     await evse.enable(11_000)  # 11000 W / (230 V * 3) = 15.9 A: 15 A, 15 * 690 = 10350 W
     await ref.set_watchdog(7200)  # polled rarely here: a watchdog longer than the test
     await ref.enable(7000)
     status = await evse.read_status()
-    assert status.state is PileState.CHARGING and status.setpoint_w == 10_350
+    assert status.state is DeviceState.CHARGING and status.setpoint_w == 10_350
     bench.clock.advance(3600)
     assert await meter.read_energy_wh() == 10_350  # one hour at 10350 W
     assert await meter.read_power_w() == 10_350
     assert (await ref.read_status()).meter_wh == 7000  # the other unit on the bus, its own data
     await evse.stop()
     bench.clock.advance(600)
-    assert (await evse.read_status()).state is PileState.CONNECTED
+    assert (await evse.read_status()).state is DeviceState.CONNECTED
     assert await meter.read_energy_wh() == 10_350
 
     with pytest.raises(NotSupported):
@@ -121,11 +121,11 @@ async def test_pile_faults_reach_the_driver_with_their_code(bench: Bench) -> Non
     sim.inject(1, "pile_fault", code=7)
     sim.inject(2, "pile_fault", code=3)
     status = await ref.read_status()
-    assert (status.state, status.fault_code, status.power_w) == (PileState.FAULT, 7, 0)
+    assert (status.state, status.fault_code, status.power_w) == (DeviceState.FAULT, 7, 0)
     evse_status = await evse.read_status()
-    assert evse_status.state is PileState.FAULT and evse_status.fault_code == 5  # HR 1002 = 5
+    assert evse_status.state is DeviceState.FAULT and evse_status.fault_code == 5  # HR 1002 = 5
     sim.clear(1)
-    assert (await ref.read_status()).state is not PileState.FAULT
+    assert (await ref.read_status()).state is not DeviceState.FAULT
 
 
 @pytest.mark.asyncio
@@ -138,7 +138,7 @@ async def test_silence_exceptions_and_late_replies(bench: Bench) -> None:
     sim.inject(1, "silent")
     with pytest.raises(LinkTimeout):
         await one.read_status()
-    assert (await two.read_status()).state is PileState.NO_VEHICLE  # the other unit still answers
+    assert (await two.read_status()).state is DeviceState.NO_VEHICLE  # the other unit still answers
     sim.clear(1, "silent")
 
     sim.inject(1, "exception", code=4)
@@ -156,7 +156,7 @@ async def test_silence_exceptions_and_late_replies(bench: Bench) -> None:
     bench.clock.advance(3600)
     # The late reply of unit 1 (no vehicle, 0 Wh) is never taken for unit 2's answer.
     status = await two.read_status()
-    assert status.meter_wh == 7000 and status.state is PileState.CHARGING
+    assert status.meter_wh == 7000 and status.state is DeviceState.CHARGING
 
 
 @pytest.mark.asyncio
@@ -228,4 +228,4 @@ async def test_serial_bus_device_timeout_and_a_late_reply_never_taken_for_the_ne
     status = await other.read_status()
     assert status.meter_wh == 2200 and status.power_w == 22_000  # 22 kW for 360 s
     sim.clear(1)
-    assert (await slow.read_status()).state is PileState.NO_VEHICLE
+    assert (await slow.read_status()).state is DeviceState.NO_VEHICLE

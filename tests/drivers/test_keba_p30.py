@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.contracts import PileState
+from drivers.contracts import DeviceState
 from drivers.errors import BadReading, NotSupported
 from drivers.keba_p30 import KebaP30Pile
 from tests.drivers.sim_bench import Bench
@@ -25,14 +25,18 @@ async def test_a_session_counted_by_its_own_meter(bench: Bench) -> None:
     pile = await keba(bench, "255:keba-p30:11:meter_wh=2000", 11_000)
     sim = bench.sims[0]
     status = await pile.read_status()
-    assert (status.state, status.meter_wh, status.setpoint_w) == (PileState.NO_VEHICLE, 2000, 0)
+    assert (status.state, status.meter_wh, status.setpoint_w) == (DeviceState.NO_VEHICLE, 2000, 0)
 
     # 11000 W / 690 V = 15.942 A: 15942 mA to 5004, enable 1 to 5014.
     await pile.enable(11_000)
     assert sim.device(UNIT).snapshot()["current_ma"] == 15_942
     status = await pile.read_status()
     # 15942 mA x 690 V = 10999.98 W; the twin draws whole watts, 10999 W: 10,999,000 mW on 1020.
-    assert (status.state, status.power_w, status.setpoint_w) == (PileState.CHARGING, 10_999, 10_999)
+    assert (status.state, status.power_w, status.setpoint_w) == (
+        DeviceState.CHARGING,
+        10_999,
+        10_999,
+    )
     bench.clock.advance(1)  # 10999 J: 30.55 tenths of a Wh -> 30 on 1036 -> 3 whole Wh
     assert (await pile.read_status()).meter_wh == 2003
     bench.clock.advance(3599)  # an hour in all at 10999 W: 10999 Wh
@@ -40,7 +44,7 @@ async def test_a_session_counted_by_its_own_meter(bench: Bench) -> None:
 
     await pile.stop()  # 5014 = 0: suspended (state 5), the vehicle still plugged in
     status = await pile.read_status()
-    assert (status.state, status.power_w, status.setpoint_w) == (PileState.CONNECTED, 0, 0)
+    assert (status.state, status.power_w, status.setpoint_w) == (DeviceState.CONNECTED, 0, 0)
     assert status.meter_wh == sim.model(UNIT).meter_wh == 12_999
 
     await pile.enable(3_000)  # 3000 / 690 = 4.3 A: below 6 A, so it stays stopped
@@ -63,11 +67,11 @@ async def test_the_fail_safe_is_fed_every_half_timeout(bench: Bench) -> None:
     await pile.heartbeat()  # 11 s: written, the deadline moves to 31 s
     assert device.fed_tick == 11_000
     bench.clock.advance(15)
-    assert (await pile.read_status()).state is PileState.CHARGING  # 26 s
+    assert (await pile.read_status()).state is DeviceState.CHARGING  # 26 s
     bench.clock.advance(60)  # silent: it fell back at 31 s
     status = await pile.read_status()
     # Interrupted: its setpoint reads 0, so the station enables it again (a dropped command).
-    assert (status.state, status.power_w, status.setpoint_w) == (PileState.CONNECTED, 0, 0)
+    assert (status.state, status.power_w, status.setpoint_w) == (DeviceState.CONNECTED, 0, 0)
     # 6900 W for 31 s = 213900 J = 59.42 Wh: 594 tenths, 59 whole Wh.
     assert status.meter_wh == 59
 
@@ -83,7 +87,7 @@ async def test_a_new_driver_feeds_the_timeout_already_in_force(bench: Bench) -> 
     await second.heartbeat()
     assert (second.failsafe_s, device.fed_tick) == (30, 25_000)
     bench.clock.advance(20)
-    assert (await second.read_status()).state is PileState.CHARGING  # 45 s < 25 + 30
+    assert (await second.read_status()).state is DeviceState.CHARGING  # 45 s < 25 + 30
 
 
 @pytest.mark.asyncio
@@ -99,7 +103,7 @@ async def test_errors_garbage_and_the_vehicle_leaving(bench: Bench) -> None:
     sim.clear(UNIT)
     sim.inject(UNIT, "pile_fault", code=9)
     status = await pile.read_status()
-    assert (status.state, status.fault_code) == (PileState.FAULT, 4)  # state 4: error
+    assert (status.state, status.fault_code) == (DeviceState.FAULT, 4)  # state 4: error
     sim.clear(UNIT)
     sim.plug(UNIT, False)
-    assert (await pile.read_status()).state is PileState.NO_VEHICLE  # 1004 bit 2 clear
+    assert (await pile.read_status()).state is DeviceState.NO_VEHICLE  # 1004 bit 2 clear

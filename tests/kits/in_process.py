@@ -9,7 +9,7 @@ from datetime import tzinfo
 from pathlib import Path
 
 from controller.config import Config
-from controller.live import PileLink
+from controller.live import PileDevices
 from controller.storage import AsyncStorage
 from firmware_sim.in_process import SimPile
 from server.accounts.accounts import Accounts
@@ -18,8 +18,10 @@ from server.assembly.config import ServiceConfig
 from server.assembly.service import Service
 
 
-def sim_links(config: Config | ServiceConfig, clock: Callable[[], float]) -> dict[int, PileLink]:
-    return {p.id: PileLink(SimPile(p.name, p.power_w, clock)) for p in config.piles}
+def sim_devices(
+    config: Config | ServiceConfig, clock: Callable[[], float]
+) -> dict[int, PileDevices]:
+    return {p.id: PileDevices(SimPile(p.name, p.power_w, clock)) for p in config.piles}
 
 
 @asynccontextmanager
@@ -34,7 +36,7 @@ async def in_process(
     A station's own configuration runs with every component's defaults."""
     if not isinstance(config, ServiceConfig):
         config = ServiceConfig(*config)
-    parts = Parts(clock=clock, links=sim_links(config, clock), tz=tz, accounts=accounts)
+    parts = Parts(clock=clock, devices=sim_devices(config, clock), tz=tz, accounts=accounts)
     service = await Service.start(config, state_dir, port=0, parts=parts, drive=False)
     try:
         yield service

@@ -19,7 +19,7 @@ from drivers.reference import ReferencePile
 from drivers.sdm import SdmMeter
 from firmware_sim.in_process import SimPile
 from firmware_sim.simulator import Simulator
-from server.assembly.hardware import build_links
+from server.assembly.hardware import build_devices
 
 SCALE = 1200  # 20 station minutes a real second
 
@@ -49,7 +49,7 @@ async def test_configured_modbus_piles_charge_under_the_running_loop() -> None:
         }
     )
     pool = LinkPool()
-    links = build_links(config, clock, pool)
+    links = build_devices(config, clock, pool)
     assert isinstance(links[1].pile, ReferencePile) and links[1].meter is None
     assert isinstance(links[2].pile, EvseWbPile) and links[2].meter is not None
     assert isinstance(links[3].pile, SimPile)
@@ -103,7 +103,7 @@ def test_each_device_gets_its_kinds_timing_unless_its_pile_sets_its_own() -> Non
             ]
         }
     )
-    links = build_links(config, lambda: 0.0, LinkPool())
+    links = build_devices(config, lambda: 0.0, LinkPool())
     keba, evse, abb = links[1].pile, links[2].pile, links[3].pile
     assert isinstance(keba, KebaP30Pile) and isinstance(abb, AbbTerraAcPile)
     # The KEBA's own pause (0.5 s between requests, hardware notes 4b) and unit 255.

@@ -14,7 +14,7 @@ import pytest
 from controller.config import Config, StationSettings, parse_tariff
 from controller.door import Door
 from controller.ledger import Ledger, bill_user_id
-from controller.live import ControlLoop, PileLink
+from controller.live import ControlLoop, PileDevices
 from controller.storage import DATABASE_FILENAME
 from controller.values import Mode
 from firmware_sim.in_process import SimPile
@@ -33,7 +33,7 @@ async def test_a_bill_written_while_the_database_is_locked_is_stored_later(tmp_p
     clock = FakeClock()
     clock.advance(6 * 3600)
     cfg = Config(StationSettings(), parse_tariff({}), (pile(1, "A", Mode.FAST, 30),))
-    loop = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock)
+    loop = ControlLoop(cfg, {1: PileDevices(SimPile("A", 30_000, clock))}, clock)
     ledger = Ledger(storage, loop.units, UTC)
     ledger.attach(Door(loop))
     loop.station.request(loop.now_tick(), user_id, Mode.FAST, loop.units.energy_from_wh(5000))
@@ -62,14 +62,14 @@ def test_a_state_saved_with_cars_as_text_carries_on_with_the_users_ids() -> None
     clock = FakeClock()
     clock.advance(6 * 3600)
     cfg = Config(StationSettings(), parse_tariff({}), (pile(1, "A", Mode.FAST, 30),))
-    before = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock)
+    before = ControlLoop(cfg, {1: PileDevices(SimPile("A", 30_000, clock))}, clock)
     before.station.request(before.now_tick(), 7, Mode.FAST, before.units.energy_from_wh(5000))
     before.station.request(before.now_tick(), 8, Mode.FAST, before.units.energy_from_wh(1000))
     saved = json.dumps(before.snapshot(), separators=(",", ":"))  # as the saver writes it
     as_text = saved.replace('"car":7', '"car":"7"').replace('"car":8', '"car":"8"')
     assert as_text != saved  # the old file's form
 
-    after = ControlLoop(cfg, {1: PileLink(SimPile("A", 30_000, clock))}, clock)
+    after = ControlLoop(cfg, {1: PileDevices(SimPile("A", 30_000, clock))}, clock)
     after.restore(json.loads(as_text))
     assert set(after.station.requests) == {7, 8}
     assert bill_user_id(after.station.requests[7].car) == 7
