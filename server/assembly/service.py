@@ -9,7 +9,6 @@ import hashlib
 import json
 import logging
 import signal
-import ssl
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +33,7 @@ from server.driver_api.hub import Hub, utc_now
 from server.http import log_redaction
 from server.http.app import make_app, make_server
 from server.http.handler import AppContext
+from server.http.tls import tls_context
 
 if TYPE_CHECKING:
     from server.metrics.metrics import StationMetrics
@@ -102,22 +102,6 @@ def configure_logging(verbose: bool = False) -> None:
         logging.getLogger("server.ocpp.wire").setLevel(logging.WARNING)
 
 
-def tls_context(config: ServiceConfig) -> ssl.SSLContext | None:
-    """The server's TLS context from server.tls_cert and server.tls_key, or None for plain
-    HTTP. A file that cannot be used stops the start with a ValueError naming the key."""
-    cert, key = config.server.tls_cert, config.server.tls_key
-    if cert is None or key is None:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(cert, key)
-    except FileNotFoundError as exc:
-        raise ValueError(f"server.tls_cert/tls_key: no such file: {exc.filename}") from None
-    except (ssl.SSLError, OSError) as exc:
-        raise ValueError(f"server.tls_cert/tls_key: cannot load {cert} with {key}: {exc}") from None
-    return context
-
-
 class Service:
     """Start with `await Service.start(...)`, stop with `await service.stop()`."""
 
@@ -163,7 +147,7 @@ class Service:
         metrics_sockets = []
         if config.metrics.port is not None:
             metrics_sockets = bind_sockets(config.metrics.port, config.metrics.host)
-        tls = tls_context(config)
+        tls = tls_context(config.server)
         state_files.prepare(state_dir)  # 0700: the database and the signing key are in it
         self.storage = await open_async_storage(state_dir / DATABASE_FILENAME)
         self.accounts = Accounts(
