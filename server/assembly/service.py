@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import logging
 import signal
-import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from server.assembly.config import ServiceConfig
 from server.assembly.sd_notify import Notifier
 from server.http import log_redaction
 from server.http.app import make_server
+from server.http.tls import tls_context
 
 if TYPE_CHECKING:
     from server.metrics.metrics import StationMetrics
@@ -87,22 +87,6 @@ def configure_logging(verbose: bool = False) -> None:
         logging.getLogger("server.ocpp.wire").setLevel(logging.WARNING)
 
 
-def tls_context(config: ServiceConfig) -> ssl.SSLContext | None:
-    """The server's TLS context from server.tls_cert and server.tls_key, or None for plain
-    HTTP. A file that cannot be used stops the start with a ValueError naming the key."""
-    cert, key = config.server.tls_cert, config.server.tls_key
-    if cert is None or key is None:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(cert, key)
-    except FileNotFoundError as exc:
-        raise ValueError(f"server.tls_cert/tls_key: no such file: {exc.filename}") from None
-    except (ssl.SSLError, OSError) as exc:
-        raise ValueError(f"server.tls_cert/tls_key: cannot load {cert} with {key}: {exc}") from None
-    return context
-
-
 class Service:
     """Start with `await Service.start(...)`, stop with `await service.stop()`."""
 
@@ -149,7 +133,7 @@ class Service:
         metrics_sockets = []
         if config.metrics.port is not None:
             metrics_sockets = bind_sockets(config.metrics.port, config.metrics.host)
-        tls = tls_context(config)
+        tls = tls_context(config.server)
         self = cls(await assemble(config, state_dir, parts or Parts()), notifier or Notifier())
         if self.uplink is not None:
             await self.uplink.start()

@@ -1,5 +1,5 @@
-"""Storage on real SQLite files: WAL, schema versions, users and codes, exact bills, off-loop calls,
-and bills that survive a locked database or a full disk."""
+"""Storage on real SQLite files: WAL, schema versions, exact bills, off-loop calls, and bills
+that survive a locked database or a full disk."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from controller.storage import (
 from controller.storage_schema import SCHEMA_VERSION
 from server.accounts import audit_log
 from server.accounts import store as accounts_store
-from server.accounts.store import CodeRefused, DuplicateUsername
 from server.accounts.tables import Role
 from server.assembly.database import open_async_storage, open_storage
 from tests.controller.harness import COMMON, World, pile
@@ -80,38 +79,6 @@ def test_a_database_from_a_newer_controller_is_refused(db_path: Path) -> None:
     assert (refused.value.found, refused.value.supported) == (newer, SCHEMA_VERSION)
     assert f"version {newer}" in str(refused.value)
     assert f"version {SCHEMA_VERSION}" in str(refused.value)
-
-
-def test_a_taken_username_is_a_specific_error(store: Storage) -> None:
-    uid = accounts_store.add_user(store, "alice", "hash-a", "driver")
-    with pytest.raises(DuplicateUsername) as taken:
-        accounts_store.add_user(store, "alice", "hash-b", Role.OPERATOR)
-    assert taken.value.username == "alice"
-    user = accounts_store.user_by_name(store, "alice")
-    assert user is not None and (user.id, user.password_hash) == (uid, "hash-a")
-    assert accounts_store.user_by_name(store, "bob") is None
-
-
-def test_a_registration_code_works_once_and_only_before_it_expires(store: Storage) -> None:
-    accounts_store.issue_code(store, "K1", expires=at(60), now=at(0))
-    accounts_store.issue_code(store, "OLD", expires=at(10), now=at(0))
-    uid = accounts_store.add_user(store, "alice", "h", Role.DRIVER)
-    other = accounts_store.add_user(store, "bob", "h", Role.DRIVER)
-    assert accounts_store.use_code(store, "K1", uid, now=at(59))
-    assert not accounts_store.use_code(store, "K1", other, now=at(59))  # single use
-    assert not accounts_store.use_code(
-        store, "OLD", uid, now=at(10)
-    )  # valid until `expires`, exclusive
-    assert not accounts_store.use_code(store, "NOPE", uid, now=at(0))
-
-
-def test_registration_with_a_bad_code_leaves_no_user_behind(store: Storage) -> None:
-    accounts_store.issue_code(store, "K1", expires=at(60), now=at(0))
-    uid = accounts_store.register(store, "alice", "h", Role.DRIVER, "K1", now=at(1))
-    assert accounts_store.user_by_id(store, uid) is not None
-    with pytest.raises(CodeRefused):
-        accounts_store.register(store, "bob", "h", Role.DRIVER, "K1", now=at(2))  # already spent
-    assert accounts_store.user_by_name(store, "bob") is None
 
 
 def test_bills_are_the_users_own_newest_first_and_at_most_num(store: Storage) -> None:

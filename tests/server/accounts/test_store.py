@@ -1,6 +1,7 @@
 """The state files are private (directory 0700, database and its -wal and -shm 0600, existing
 ones tightened), registration codes are stored as digests (the upgrade from schema 2 hashes the
-codes already there), and the account queries raise a user's token generation."""
+codes already there), the account queries raise a user's token generation, a username is taken
+once, and a registration code works once, before it expires, and never leaves a user behind."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from controller import state_dir
 from controller import storage_schema as schema
 from controller.storage import DATABASE_FILENAME, Storage
 from server.accounts import store as accounts_store
-from server.accounts.store import TokenHolder
+from server.accounts.store import CodeRefused, DuplicateUsername, TokenHolder
 from server.accounts.tables import Role, code_digest
 from server.assembly.database import open_storage
+from tests.controller.storage_kit import at
 from tests.kits import legacy_schema
 
 T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
@@ -154,3 +156,35 @@ def test_data_version_moves_for_another_connections_commits_only(
     other.commit()
     other.close()
     assert accounts_store.data_version(store) != before
+
+
+def test_a_taken_username_is_a_specific_error(store: Storage) -> None:
+    uid = accounts_store.add_user(store, "alice", "hash-a", "driver")
+    with pytest.raises(DuplicateUsername) as taken:
+        accounts_store.add_user(store, "alice", "hash-b", Role.OPERATOR)
+    assert taken.value.username == "alice"
+    user = accounts_store.user_by_name(store, "alice")
+    assert user is not None and (user.id, user.password_hash) == (uid, "hash-a")
+    assert accounts_store.user_by_name(store, "bob") is None
+
+
+def test_a_registration_code_works_once_and_only_before_it_expires(store: Storage) -> None:
+    accounts_store.issue_code(store, "K1", expires=at(60), now=at(0))
+    accounts_store.issue_code(store, "OLD", expires=at(10), now=at(0))
+    uid = accounts_store.add_user(store, "alice", "h", Role.DRIVER)
+    other = accounts_store.add_user(store, "bob", "h", Role.DRIVER)
+    assert accounts_store.use_code(store, "K1", uid, now=at(59))
+    assert not accounts_store.use_code(store, "K1", other, now=at(59))  # single use
+    assert not accounts_store.use_code(
+        store, "OLD", uid, now=at(10)
+    )  # valid until `expires`, exclusive
+    assert not accounts_store.use_code(store, "NOPE", uid, now=at(0))
+
+
+def test_registration_with_a_bad_code_leaves_no_user_behind(store: Storage) -> None:
+    accounts_store.issue_code(store, "K1", expires=at(60), now=at(0))
+    uid = accounts_store.register(store, "alice", "h", Role.DRIVER, "K1", now=at(1))
+    assert accounts_store.user_by_id(store, uid) is not None
+    with pytest.raises(CodeRefused):
+        accounts_store.register(store, "bob", "h", Role.DRIVER, "K1", now=at(2))  # already spent
+    assert accounts_store.user_by_name(store, "bob") is None
