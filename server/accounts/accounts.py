@@ -361,6 +361,8 @@ class Accounts:
         if ttl_s <= 0:
             raise ValueError(f"a registration code's lifetime must be above 0 s, not {ttl_s}")
         code = secrets.token_urlsafe(12)  # 96 random bits: beyond even an unthrottled guesser
+        while code.startswith("-"):  # typed after an option, it would read as another option
+            code = secrets.token_urlsafe(12)
         now = self._now()
         expires = now + timedelta(seconds=ttl_s)
         await self._storage.run(lambda s: accounts_store.issue_code(s, code, expires, now))

@@ -130,6 +130,19 @@ async def test_an_issued_code_registers_once(accounts: Accounts, storage: AsyncS
 
 
 @pytest.mark.asyncio
+async def test_a_code_never_starts_with_a_dash(
+    accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A code is typed after an option (`charge-client register --code CODE`): one that began
+    with "-" would be read as another option. The random source gives a dash first here."""
+    drawn = iter(["-Ab3dEf6hIj9kLm0", "Ab3dEf6hIj9kLm0-"])
+    monkeypatch.setattr(server.accounts.accounts.secrets, "token_urlsafe", lambda n: next(drawn))
+    code = await accounts.issue_code()
+    assert code == "Ab3dEf6hIj9kLm0-"
+    assert await accounts.register("alice", PASSWORD, code)
+
+
+@pytest.mark.asyncio
 async def test_an_expired_or_unknown_code_is_refused(
     accounts: Accounts, storage: AsyncStorage, clock: Clock
 ) -> None:
