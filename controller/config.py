@@ -10,6 +10,8 @@ import tomllib
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
+from controller.config_values import ConfigError
+from controller.site_config import SiteSettings, parse_site, watts
 from controller.tariff import (
     DEFAULT_PERIODS,
     DEFAULT_PRICES_YUAN,
@@ -23,15 +25,6 @@ from controller.values import Dispatch, FaultPolicy, Mode
 
 MAX_POWER_KW = Decimal(1000)  # no pile built today delivers more than a megawatt
 MAX_PRICE_YUAN = Decimal(1000)
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; says which key and what is wrong with it."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
 
 
 class StationSettings(NamedTuple):
@@ -59,6 +52,8 @@ class PileConfig(NamedTuple):
     # reference: the pile stops a session by itself if no heartbeat comes for this long
     # (station seconds; 0 turns its watchdog off). The EVSE-WB-DIN has none (docs/reliability.md).
     watchdog_s: int = 10
+    # RULES §9: a session whose share of the site's power would be below this is paused.
+    min_power_w: int = 0
 
 
 class ClockSettings(NamedTuple):
@@ -125,6 +120,7 @@ class Config(NamedTuple):
     accounts: AccountSettings = AccountSettings()
     ocpp: OcppSettings = OcppSettings()
     metrics: MetricsSettings = MetricsSettings()
+    site: SiteSettings | None = None  # RULES §9: without it, every session has its rated power
 
 
 def default_config() -> Config:
@@ -150,7 +146,7 @@ def load_config(path: str) -> Config:
 
 # The keys each table accepts (the tables' own, and every [[piles]] table's: PILE_KEYS).
 SECTION_KEYS = {"station", "tariff", "piles", "clock", "server", "accounts"}
-SECTION_KEYS |= {"ocpp", "metrics"}
+SECTION_KEYS |= {"ocpp", "metrics", "site"}
 CLOCK_KEYS = {"scale"}
 ACCOUNT_KEYS = {"bench_registration_code", "token_ttl_s"}
 TARIFF_KEYS = {"service_fee", "prices", "periods"}
@@ -175,6 +171,7 @@ def parse_config(data: dict[str, Any]) -> Config:
         parse_accounts(_table(data, "accounts", "accounts")),
         parse_ocpp(_table(data, "ocpp", "ocpp")),
         parse_metrics(_table(data, "metrics", "metrics")),
+        parse_site(_table(data, "site", "site")) if "site" in data else None,
     )
 
 
@@ -372,7 +369,12 @@ def parse_piles(value: Any) -> tuple[PileConfig, ...]:
                 )
             if other.name == name:
                 raise ConfigError(f"{where}.name", f"{name!r} is already used by pile {other.id}")
-        piles.append(PileConfig(pile_id, name, mode, int(power_w), *_pile_link(table, where)))
+        min_w = watts(table, where, "min_power_kw", MAX_POWER_KW) if "min_power_kw" in table else 0
+        piles.append(
+            PileConfig(
+                pile_id, name, mode, int(power_w), *_pile_link(table, where), min_power_w=min_w
+            )
+        )
     for i, p in enumerate(piles):
         for other in piles[:i]:
             if p.link != "sim" and (p.link, p.unit) == (other.link, other.unit):
@@ -383,7 +385,7 @@ def parse_piles(value: Any) -> tuple[PileConfig, ...]:
 
 
 PILE_KEYS = {"id", "name", "mode", "power_kw", "link", "unit", "profile", "meter_unit", "meter"}
-PILE_KEYS |= {"phases", "watchdog_s"}
+PILE_KEYS |= {"phases", "watchdog_s", "min_power_kw"}
 
 
 def _pile_link(
