@@ -171,7 +171,7 @@ def parse_config(data: dict[str, Any]) -> Config:
         parse_accounts(_table(data, "accounts", "accounts")),
         parse_ocpp(_table(data, "ocpp", "ocpp")),
         parse_metrics(_table(data, "metrics", "metrics")),
-        parse_site(_table(data, "site", "site")) if "site" in data else None,
+        parse_site(_table(data, "site", "site")),
     )
 
 

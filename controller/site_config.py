@@ -1,7 +1,8 @@
 """The [site] section of the configuration (RULES §9: the site's power limit), read and checked.
 
-The replay uses only `max_power_kw`; `reserve_kw`, `raise_after_s`, `fallback_kw` and
-`grid_meter` are the live station's (REPLAY "Site power limit") and are checked all the same.
+No limit until `max_power_kw` is set. The replay uses only that; `reserve_kw`, `raise_after_s`,
+`fallback_kw` and `grid_meter` are the live station's (REPLAY "Site power limit") and are
+checked all the same.
 """
 
 from __future__ import annotations
@@ -29,27 +30,23 @@ class SiteSettings(NamedTuple):
 SITE_KEYS = {"max_power_kw", "reserve_kw", "raise_after_s", "fallback_kw", "grid_meter"}
 
 
-def parse_site(table: dict[str, Any]) -> SiteSettings:
+def parse_site(table: dict[str, Any]) -> SiteSettings | None:
+    """The site's settings; None (no limit) without max_power_kw."""
     no_unknown(table, "site", SITE_KEYS)
-    if "max_power_kw" not in table:
-        raise ConfigError("site.max_power_kw", "is required in [site]")
-    max_w = watts(table, "site", "max_power_kw", MAX_SITE_KW)
-    d = SiteSettings(max_w)
-    reserve_w = watts(table, "site", "reserve_kw", MAX_SITE_KW) if "reserve_kw" in table else 0
-    if reserve_w > max_w:
-        raise ConfigError("site.reserve_kw", "must not be above site.max_power_kw")
-    raise_after_s = d.raise_after_s
+    limited = "max_power_kw" in table
+    most_kw = MAX_SITE_KW
+    if limited:
+        max_w = watts(table, "site", "max_power_kw", MAX_SITE_KW)
+        most_kw = Decimal(max_w) / 1000
+    reserve_w = watts(table, "site", "reserve_kw", most_kw) if "reserve_kw" in table else 0
+    raise_after_s = SiteSettings._field_defaults["raise_after_s"]
     if "raise_after_s" in table:
         raise_after_s = float(to_decimal(table["raise_after_s"], "site.raise_after_s"))
         if not 0 <= raise_after_s <= MAX_RAISE_AFTER_S:
             raise ConfigError(
                 "site.raise_after_s", f"{raise_after_s} must be from 0 to {MAX_RAISE_AFTER_S} s"
             )
-    fallback_w = None
-    if "fallback_kw" in table:
-        fallback_w = watts(table, "site", "fallback_kw", MAX_SITE_KW)
-        if fallback_w > max_w:
-            raise ConfigError("site.fallback_kw", "must not be above site.max_power_kw")
+    fallback_w = watts(table, "site", "fallback_kw", most_kw) if "fallback_kw" in table else None
     grid_meter = table.get("grid_meter")
     if grid_meter is not None:
         if not isinstance(grid_meter, str):
@@ -65,6 +62,11 @@ def parse_site(table: dict[str, Any]) -> SiteSettings:
         if fallback_w is None:
             # RULES §9: what the piles share while the grid meter does not answer.
             raise ConfigError("site.fallback_kw", "is required with site.grid_meter")
+    if not limited:
+        if grid_meter is not None or fallback_w is not None:
+            given = "site.grid_meter" if grid_meter is not None else "site.fallback_kw"
+            raise ConfigError("site.max_power_kw", f"is required with {given}")
+        return None
     return SiteSettings(max_w, reserve_w, raise_after_s, fallback_w, grid_meter)
 
 

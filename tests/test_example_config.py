@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from controller import config as cfg
+from controller import site_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "charge-station.toml"
 
@@ -20,6 +21,8 @@ COMMENTED_ONLY |= {
     "ocpp": {"url", "charge_point_id", "password", "cafile"},
     "metrics": {"port", "token"},
 }
+# No site limit by default (RULES §9): the limit and the grid meter are shown commented out.
+COMMENTED_ONLY |= {"site": {"max_power_kw", "grid_meter", "fallback_kw"}}
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +43,7 @@ def accepted() -> dict[str, set[str]]:
         "accounts": cfg.ACCOUNT_KEYS,
         "ocpp": cfg.OCPP_KEYS,
         "metrics": cfg.METRICS_KEYS,
+        "site": site_config.SITE_KEYS,
     }
 
 

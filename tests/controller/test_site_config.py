@@ -18,6 +18,12 @@ def test_without_site_nothing_is_added() -> None:
     assert all(p.min_power_w == 0 for p in config.piles)
 
 
+def test_no_limit_until_max_power_kw_is_set() -> None:
+    # RULES §9: "With [site] max_power_kw set ..."; the live-only keys alone limit nothing.
+    assert parse_config({"site": {}}).site is None
+    assert parse_config({"site": {"reserve_kw": 1, "raise_after_s": 5}}).site is None
+
+
 def test_site_values_in_whole_watts() -> None:
     config = parse_config(
         {
@@ -50,14 +56,18 @@ def test_a_minimum_above_the_rated_power_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("data", "key", "words"),
     [
-        ({"site": {}}, "site.max_power_kw", "required"),
-        ({"site": {"reserve_kw": 1}}, "site.max_power_kw", "required"),
+        (
+            {"site": {"fallback_kw": 5, "grid_meter": "tcp://10.0.0.5:502"}},
+            "site.max_power_kw",
+            "required with site.grid_meter",
+        ),
+        ({"site": {"fallback_kw": 5}}, "site.max_power_kw", "required with site.fallback_kw"),
         ({"site": {"max_power_kw": -1}}, "site.max_power_kw", "from 0"),
         ({"site": {"max_power_kw": "lots"}}, "site.max_power_kw", "number"),
         ({"site": {"max_power_kw": 10.0005}}, "site.max_power_kw", "whole number of watts"),
         ({"site": {"max_power_kw": 40, "limit": 3}}, "site.limit", "unknown key"),
-        ({"site": {"max_power_kw": 40, "reserve_kw": 41}}, "site.reserve_kw", "not be above"),
-        ({"site": {"max_power_kw": 40, "fallback_kw": 50}}, "site.fallback_kw", "not be above"),
+        ({"site": {"max_power_kw": 40, "reserve_kw": 41}}, "site.reserve_kw", "from 0 to 40"),
+        ({"site": {"max_power_kw": 40.5, "fallback_kw": 50}}, "site.fallback_kw", "0 to 40.5"),
         ({"site": {"max_power_kw": 40, "raise_after_s": -1}}, "site.raise_after_s", "from 0"),
         (
             {"site": {"max_power_kw": 40, "grid_meter": "tcp://10.0.0.5:502"}},
