@@ -26,8 +26,9 @@ from controller.events import (
     Revised,
     SessionEnded,
 )
+from controller.sharing import NO_SHARES, Shares, SiteState
 from controller.tariff import TariffClock
-from controller.units import Units
+from controller.units import Units, exact_quotient
 from controller.values import CarId, Dispatch, FaultPolicy, Mode, PileState
 
 MODES = tuple(Mode)
@@ -183,6 +184,11 @@ class Station:
         self._numbers = dict.fromkeys(Mode, 0)
         self._bill_ids = 0
         self._publish = publish or (lambda event: None)
+        # RULES §9: with a site limit, the open sessions share the power left for them.
+        self.site = None
+        if config.site is not None:
+            piles = [(p.id, p.power_w, p.min_power_w) for p in config.piles]
+            self.site = SiteState(config.site.max_power_w, piles)
 
     # -- views ---------------------------------------------------------------------------------
     def working_piles(self, mode: Mode) -> list[Pile]:
@@ -203,6 +209,9 @@ class Station:
         return pile.meter.preview(now_tick, pile.port.session_energy(now_tick))
 
     def duration(self, energy: int, pile: Pile) -> int:
+        if self.site is not None:
+            # Shared power makes energies rational (RULES §9): the quotient stays exact.
+            return exact_quotient(energy, pile.power_w)
         return -(-energy // pile.power_w)
 
     def queue_end(self, pile: Pile, now_tick: int) -> int:
@@ -211,7 +220,12 @@ class Station:
         queue = pile.queue
         if queue:
             if pile.meter is not None:
-                t = max(now_tick, pile.end_estimate)
+                if self.site is None:
+                    t = max(now_tick, pile.end_estimate)
+                else:
+                    # RULES §9: what is left at the rated power, whatever the session draws.
+                    left = queue[0].wanted - pile.port.session_energy(now_tick)
+                    t += self.duration(left, pile)
             else:
                 t += self.duration(queue[0].wanted, pile)
             for r in queue[1:]:
@@ -295,6 +309,8 @@ class Station:
             raise Refused("charged", f"car {req.car} has received energy at pile {pile.name}")
         pile.port.stop_session(now_tick)
         pile.meter = None
+        if self.site is not None:
+            self.site.closed(pile.index)
         self._detach(req)
         del self.requests[req.car]
         self._publish(Done(now_tick, req.car, "no_show"))
@@ -340,6 +356,8 @@ class Station:
                 self._detach(req)
                 del self.requests[req.car]
                 self._publish(Done(now_tick, req.car, "completed"))
+        if self.site is not None:
+            self._reshare(now_tick)
         return bills
 
     def resume(self, now_tick: int) -> None:
@@ -347,6 +365,8 @@ class Station:
         (after `suspend` and a restart)."""
         for pile in self.piles:
             self._start_head(pile, now_tick)
+        if self.site is not None:
+            self._reshare(now_tick)
 
     def reading(self, now_tick: int, pile_id: int, energy: int) -> None:
         """A meter reading of the pile's running session (live piles): the energy since the
@@ -435,6 +455,64 @@ class Station:
             )
         self.recover(now_tick, pile_id)
 
+    # -- the site's power (RULES §9) -----------------------------------------------------------
+    @property
+    def shares(self) -> Shares:
+        """Each open session's power from now on (pile id -> exact watts; a paused one 0), as
+        the last event left it; without a site limit none: every session draws its rating."""
+        return self.site.shares if self.site is not None else NO_SHARES
+
+    def site_load(self, now_tick: int, other_load_w: int) -> None:
+        """From now on the site's other consumers draw other_load_w (a site event, or the grid
+        meter): the sessions share what is left, and dispatch runs."""
+        self._site().set_other_load(other_load_w)
+        self._dispatch(now_tick)
+
+    def site_limit(self, now_tick: int, limit_w: int) -> None:
+        """The limit in force changes (an operator's profile lowers it, or it ends)."""
+        self._site().set_limit(limit_w)
+        self._dispatch(now_tick)
+
+    def after_refusal(self, now_tick: int) -> None:
+        """Dispatch runs after an event the rules refused, too: under shared power a waiting
+        car's best pile can change between two events (RULES §9)."""
+        self._dispatch(now_tick)
+
+    def read_meters(self, now_tick: int) -> None:
+        """Read the meter of every running session. At each tariff boundary (RULES §6), so that
+        the energy between two readings is priced at one price whatever power it came at."""
+        for pile in self.piles:
+            if pile.meter is not None:
+                pile.meter.reading(now_tick, pile.port.session_energy(now_tick))
+
+    def _site(self) -> SiteState:
+        if self.site is None:
+            raise Refused("no_site_limit", "the station has no site limit ([site] max_power_kw)")
+        return self.site
+
+    def approx_queue_end(self, pile: Pile, now: float) -> float:
+        """About queue_end under a site limit, in float ticks: quick, to rule piles out before
+        the exact comparison (controller.dispatch)."""
+        queue = pile.queue
+        if not queue:
+            return now
+        power_w = pile.power_w
+        left = queue[0].wanted
+        if pile.meter is not None:
+            left -= self._site().energy_guess(pile.index, now)
+        t = now + left / power_w
+        for r in queue[1:]:
+            t += r.wanted / power_w
+        return t
+
+    def _reshare(self, now_tick: int) -> None:
+        """Share the site's power among the open sessions anew if anything that enters the
+        sharing changed (RULES §9: nothing carries over from one sharing to the next, so the
+        same sessions and power give the same shares)."""
+        site = self._site()
+        if site.stale:
+            site.reshare(now_tick)
+
     # -- moving cars ---------------------------------------------------------------------------
     def call(self, req: Request, pile: Pile, now_tick: int) -> None:
         """Take the car out of its line into the pile's queue (叫号); used by dispatch."""
@@ -488,6 +566,8 @@ class Station:
             return
         req = pile.queue[0]
         pile.port.start_session(now_tick, req.wanted)
+        if self.site is not None:
+            self.site.opened(pile.index, now_tick)
         pile.meter = SessionMeter(self.tariff, now_tick)
         pile.end_estimate = now_tick + self.duration(req.wanted, pile)
         self._publish(ChargingStarted(now_tick, req.car, pile.id))
@@ -499,6 +579,8 @@ class Station:
         energy = pile.port.stop_session(now_tick)
         meter.reading(now_tick, energy)
         pile.meter = None
+        if self.site is not None:
+            self.site.closed(pile.index)
         pile.totals.sessions += 1
         pile.totals.charging_ticks += now_tick - meter.start_tick
         req.wanted = max(0, req.wanted - energy)
@@ -558,6 +640,8 @@ class Station:
                 dispatch.single_min_total(self, mode, now_tick)
         else:
             dispatch.batch_min_total(self, now_tick)
+        if self.site is not None:
+            self._reshare(now_tick)  # after the calls: a session may have started (RULES §9)
 
     # -- lookups -------------------------------------------------------------------------------
     def _find(self, car: CarId) -> Request:
