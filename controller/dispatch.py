@@ -29,11 +29,11 @@ class Station(Protocol):
     priority: dict[Mode, list[Any]]
     waiting_line: dict[Mode, list[Any]]
     waiting: list[Any]
-    site: Any  # None without a site limit (RULES §9)
+    energy_guess: Any  # None unless quick estimates of the sessions' energy are at hand
 
     def working_piles(self, mode: Mode) -> Sequence[Pile]: ...
 
-    def approx_queue_end(self, pile: Any, now: float) -> float: ...
+    def approx_finishes(self, wanted: int, piles: Any, now_tick: int) -> list[float]: ...
 
     def queue_end(self, pile: Any, now_tick: int) -> int: ...
 
@@ -60,7 +60,9 @@ def shortest(st: Station, mode: Mode, now_tick: int) -> None:
         if all(len(pile.queue) >= places for pile in piles):
             return  # whichever pile is best, it is full
         head = priority[0] if priority else waiting[0]
-        candidates = piles if st.site is None else _near_soonest(st, head.wanted, piles, now_tick)
+        candidates = piles
+        if st.energy_guess is not None:
+            candidates = _near_soonest(st, head.wanted, piles, now_tick)
         best = candidates[0]
         if len(candidates) > 1:
             best_finish = st.queue_end(best, now_tick) + st.duration(head.wanted, best)
@@ -73,19 +75,18 @@ def shortest(st: Station, mode: Mode, now_tick: int) -> None:
         st.call(head, best, now_tick)
 
 
-# Float estimates are off by far less than this share of their size (a few dozen roundings of
-# 2**-53 each), so a pile estimated further above the lowest estimate cannot be the soonest.
+# Each estimate is a few dozen float roundings (2**-53 each) of values no larger than about
+# twice the largest estimate (every estimate is at least now, and a session's energy so far
+# took at most now), so it is off by far less than this share of the largest: a pile estimated
+# further above the lowest estimate cannot be the soonest, nor tie with it.
 _GUESS_MARGIN = 1e-9
 
 
 def _near_soonest(st: Station, wanted: int, piles: Sequence[Pile], now_tick: int) -> Sequence[Pile]:
     """The piles, in configuration order, that may finish `wanted` soonest: under shared power
     exact times are fractions, slow to add up; float estimates rule the others out first."""
-    now = float(now_tick)
-    amount = float(wanted)
-    guesses = [st.approx_queue_end(pile, now) + amount / pile.power_w for pile in piles]
-    lowest = min(guesses)
-    near = lowest + _GUESS_MARGIN * max(abs(g) for g in guesses) + 1.0
+    guesses = st.approx_finishes(wanted, piles, now_tick)
+    near = min(guesses) + _GUESS_MARGIN * max(guesses) + 1.0  # ticks
     return [pile for pile, guess in zip(piles, guesses, strict=True) if guess <= near]
 
 

@@ -49,27 +49,17 @@ _RATED = attrgetter("rated_w")
 
 
 class SiteState:
-    """The site's limit in force, what its other consumers draw, the open sessions, and the
-    shares they get (RULES §9).
+    """The site's limit in force, what its other consumers draw, and the shares they leave the
+    open sessions (RULES §9)."""
 
-    It also keeps a float guess of each open session's energy, from the powers it gave: dispatch
-    uses it to rule out, quickly, the piles that cannot be the soonest, and compares the few
-    left exactly (controller.dispatch).
-    """
+    __slots__ = ("limit_w", "other_load_w", "shares", "stale", "version")
 
-    def __init__(self, limit_w: int, piles: list[tuple[int, int, int]]) -> None:
-        """piles: (id, rated_w, min_w) of every pile, in configuration order."""
+    def __init__(self, limit_w: int) -> None:
         self.limit_w = limit_w
         self.other_load_w = 0  # until something says otherwise (RULES §9)
         self.shares = NO_SHARES
         self.version = 0  # counts the sharings
-        self.stale = False  # something that enters the sharing changed since the last one
-        self._piles = piles
-        self._by_rated = sorted(range(len(piles)), key=lambda i: piles[i][1])
-        self._open: list[Session | None] = [None] * len(piles)
-        self._energy_guess = [0.0] * len(piles)
-        self._power_guess = [0.0] * len(piles)
-        self._since_tick = [0.0] * len(piles)
+        self.stale = True  # something that enters the sharing changed since the last one
 
     @property
     def available_w(self) -> int:
@@ -83,41 +73,11 @@ class SiteState:
         self.limit_w = limit_w
         self.stale = True
 
-    def opened(self, index: int, now_tick: int | Fraction) -> None:
-        """A session opens at the pile with this configuration index."""
-        pile_id, rated_w, min_w = self._piles[index]
-        self._open[index] = Session(pile_id, index, rated_w, min_w, now_tick)
-        self._energy_guess[index] = 0.0
-        self._power_guess[index] = 0.0
-        self._since_tick[index] = float(now_tick)
-        self.stale = True
-
-    def closed(self, index: int) -> None:
-        self._open[index] = None
-        self.stale = True
-
-    def reshare(self, now_tick: int | Fraction) -> None:
-        """Share the power anew among the open sessions, from now_tick on."""
-        sessions = [s for s in (self._open[i] for i in self._by_rated) if s is not None]
+    def reshare(self, sessions: list[Session]) -> None:
+        """Share the power anew among the open sessions."""
         self.shares = share(sessions, self.available_w)
         self.version += 1
         self.stale = False
-        now = float(now_tick)
-        powers = self.shares.powers
-        level = self.shares.level
-        level_guess = float(level) if level is not None else 0.0
-        slowed = self.shares.slowed
-        energy, power, since = self._energy_guess, self._power_guess, self._since_tick
-        for s in sessions:
-            i = s.index
-            energy[i] += power[i] * (now - since[i])
-            since[i] = now
-            power[i] = level_guess if s.pile_id in slowed else float(powers[s.pile_id])
-
-    def energy_guess(self, index: int, now: float) -> float:
-        """About the energy of the pile's open session at `now` (a float of ticks)."""
-        since = self._since_tick[index]
-        return self._energy_guess[index] + self._power_guess[index] * (now - since)
 
 
 def share(sessions: Iterable[Session], available_w: int) -> Shares:

@@ -8,7 +8,7 @@ applies the event, then runs dispatch (RULES §2: after every event).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Protocol
 
@@ -26,7 +26,7 @@ from controller.events import (
     Revised,
     SessionEnded,
 )
-from controller.sharing import NO_SHARES, Shares, SiteState
+from controller.sharing import NO_SHARES, Session, Shares, SiteState
 from controller.tariff import TariffClock
 from controller.units import Units, exact_quotient
 from controller.values import CarId, Dispatch, FaultPolicy, Mode, PileState
@@ -162,7 +162,12 @@ class Station:
         ports: Mapping[int, PilePort],
         units: Units | None = None,
         publish: Callable[[Event], None] | None = None,
+        energy_guess: Callable[[int, float], float] | None = None,
     ) -> None:
+        """energy_guess(index, now): about the energy of the open session at the pile with this
+        configuration index at `now` (float ticks), if the piles can tell it quickly and closely
+        (the replay's, which draw exactly the shares): dispatch then rules out piles with it
+        before its exact comparison (RULES §9, controller.dispatch)."""
         self.config = config
         self.units = units or Units.for_powers([p.power_w for p in config.piles])
         self.tariff = TariffClock(config.tariff, self.units)
@@ -185,10 +190,10 @@ class Station:
         self._bill_ids = 0
         self._publish = publish or (lambda event: None)
         # RULES §9: with a site limit, the open sessions share the power left for them.
-        self.site = None
-        if config.site is not None:
-            piles = [(p.id, p.power_w, p.min_power_w) for p in config.piles]
-            self.site = SiteState(config.site.max_power_w, piles)
+        self.site = SiteState(config.site.max_power_w) if config.site is not None else None
+        self.energy_guess = energy_guess if self.site is not None else None
+        self._by_rated = sorted(self.piles, key=lambda p: p.power_w)
+        self._sessions: list[Session | None] = [None] * len(self.piles)  # as the sharing sees them
 
     # -- views ---------------------------------------------------------------------------------
     def working_piles(self, mode: Mode) -> list[Pile]:
@@ -310,7 +315,7 @@ class Station:
         pile.port.stop_session(now_tick)
         pile.meter = None
         if self.site is not None:
-            self.site.closed(pile.index)
+            self.site.stale = True
         self._detach(req)
         del self.requests[req.car]
         self._publish(Done(now_tick, req.car, "no_show"))
@@ -357,7 +362,7 @@ class Station:
                 del self.requests[req.car]
                 self._publish(Done(now_tick, req.car, "completed"))
         if self.site is not None:
-            self._reshare(now_tick)
+            self._reshare()
         return bills
 
     def resume(self, now_tick: int) -> None:
@@ -366,7 +371,7 @@ class Station:
         for pile in self.piles:
             self._start_head(pile, now_tick)
         if self.site is not None:
-            self._reshare(now_tick)
+            self._reshare()
 
     def reading(self, now_tick: int, pile_id: int, energy: int) -> None:
         """A meter reading of the pile's running session (live piles): the energy since the
@@ -490,28 +495,46 @@ class Station:
             raise Refused("no_site_limit", "the station has no site limit ([site] max_power_kw)")
         return self.site
 
-    def approx_queue_end(self, pile: Pile, now: float) -> float:
-        """About queue_end under a site limit, in float ticks: quick, to rule piles out before
-        the exact comparison (controller.dispatch)."""
-        queue = pile.queue
-        if not queue:
-            return now
-        power_w = pile.power_w
-        left = queue[0].wanted
-        if pile.meter is not None:
-            left -= self._site().energy_guess(pile.index, now)
-        t = now + left / power_w
-        for r in queue[1:]:
-            t += r.wanted / power_w
-        return t
+    def approx_finishes(self, wanted: int, piles: Sequence[Pile], now_tick: int) -> list[float]:
+        """About queue_end + own of `wanted` at each pile, in float ticks, from energy_guess:
+        quick, to rule piles out before the exact comparison (controller.dispatch)."""
+        now = float(now_tick)
+        amount = float(wanted)
+        guess = self.energy_guess
+        finishes = []
+        for pile in piles:
+            power_w = pile.power_w
+            t = now + amount / power_w
+            queue = pile.queue
+            if queue:
+                left = queue[0].wanted
+                if pile.meter is not None and guess is not None:
+                    left -= guess(pile.index, now)
+                t += left / power_w
+                for r in queue[1:]:
+                    t += r.wanted / power_w
+            finishes.append(t)
+        return finishes
 
-    def _reshare(self, now_tick: int) -> None:
+    def _reshare(self) -> None:
         """Share the site's power among the open sessions anew if anything that enters the
         sharing changed (RULES §9: nothing carries over from one sharing to the next, so the
         same sessions and power give the same shares)."""
         site = self._site()
-        if site.stale:
-            site.reshare(now_tick)
+        if not site.stale:
+            return
+        sessions = []
+        for pile in self._by_rated:
+            meter = pile.meter
+            if meter is None:
+                continue
+            seen = self._sessions[pile.index]
+            if seen is None or seen.start_tick is not meter.start_tick:
+                seen = self._sessions[pile.index] = Session(
+                    pile.id, pile.index, pile.power_w, pile.config.min_power_w, meter.start_tick
+                )
+            sessions.append(seen)
+        site.reshare(sessions)
 
     # -- moving cars ---------------------------------------------------------------------------
     def call(self, req: Request, pile: Pile, now_tick: int) -> None:
@@ -567,7 +590,7 @@ class Station:
         req = pile.queue[0]
         pile.port.start_session(now_tick, req.wanted)
         if self.site is not None:
-            self.site.opened(pile.index, now_tick)
+            self.site.stale = True
         pile.meter = SessionMeter(self.tariff, now_tick)
         pile.end_estimate = now_tick + self.duration(req.wanted, pile)
         self._publish(ChargingStarted(now_tick, req.car, pile.id))
@@ -580,7 +603,7 @@ class Station:
         meter.reading(now_tick, energy)
         pile.meter = None
         if self.site is not None:
-            self.site.closed(pile.index)
+            self.site.stale = True
         pile.totals.sessions += 1
         pile.totals.charging_ticks += now_tick - meter.start_tick
         req.wanted = max(0, req.wanted - energy)
@@ -641,7 +664,7 @@ class Station:
         else:
             dispatch.batch_min_total(self, now_tick)
         if self.site is not None:
-            self._reshare(now_tick)  # after the calls: a session may have started (RULES §9)
+            self._reshare()  # after the calls: a session may have started (RULES §9)
 
     # -- lookups -------------------------------------------------------------------------------
     def _find(self, car: CarId) -> Request:

@@ -158,7 +158,8 @@ class Replay:
         # changed is dropped when it comes up.
         self._due: list[tuple[int, int]] = []
         self._observe = observe
-        self.station = Station(config, ports, self.units, publish=self._collect)
+        guess = None if self.supply is None else self.supply.energy_guess
+        self.station = Station(config, ports, self.units, publish=self._collect, energy_guess=guess)
 
     def meters(self) -> dict[int, int | Fraction]:
         """Each pile's meter: all the energy it has delivered (pile id -> energy units)."""

@@ -6,6 +6,7 @@ the energy a session slowed since tick 0 would have received, and a slowed sessi
 its offset plus the progress. A change of the level then costs one update however many sessions
 share it, and the next of them to complete is the one whose progress target is lowest; only a
 session that moves between the level, a power of its own and a pause is touched by itself.
+Beside the exact values it keeps their floats, for the rules' quick estimates (energy_guess).
 Without a site limit the replay steps the simulator's pile model instead (firmware_sim).
 """
 
@@ -45,18 +46,30 @@ class SitePiles:
         self.epoch = [0] * n
         self._slowed_due: list[tuple[Energy, int, int]] = []  # (progress target, epoch, pile)
         self._steady_due: list[tuple[Tick, int, int]] = []  # (completion instant, epoch, pile)
+        # The same, as floats: each set from its exact value, so it stays within a rounding.
+        self._at_f = self._level_f = self._progress_f = 0.0
+        self._offset_f = [0.0] * n
+        self._power_f = [0.0] * n
+        self._since_f = [0.0] * n
+        self._next: Tick | None = None  # next_completion's answer, while _next_known
+        self._next_known = False
 
     # -- the pile contract (controller.station.PilePort) ---------------------------------------
     def start(self, i: int, now_tick: Tick, limit: Energy) -> None:
         self._catch_up(now_tick)
+        self._next_known = False
         self.open[i] = True
         self.how[i] = IDLE  # until the rules' next sharing says what it draws
         self.offset[i] = 0
+        self._offset_f[i] = 0.0
         self.limit[i] = limit
         self.epoch[i] += 1
 
     def stop(self, i: int, now_tick: Tick) -> Energy:
         energy = self.energy(i, now_tick)
+        if type(energy) is Fraction and energy.denominator == 1:
+            energy = energy.numerator  # whole (a completion's amount): its bill stays in ints
+        self._next_known = False
         self.open[i] = False
         self.how[i] = IDLE
         self.offset[i] = 0
@@ -74,6 +87,15 @@ class SitePiles:
             return self.offset[i] + self.power[i] * (now_tick - self.since[i])
         return self.offset[i]
 
+    def energy_guess(self, i: int, now: float) -> float:
+        """About energy(i, now), quickly: a float from floats (now in float ticks)."""
+        how = self.how[i]
+        if how == SLOWED:
+            return self._offset_f[i] + self._progress_f + self._level_f * (now - self._at_f)
+        if how == STEADY:
+            return self._offset_f[i] + self._power_f[i] * (now - self._since_f[i])
+        return self._offset_f[i]
+
     def meter(self, i: int, now_tick: Tick) -> Energy:
         """Everything pile i has delivered, its open session's energy included."""
         return self.billed[i] + (self.energy(i, now_tick) if self.open[i] else 0)
@@ -82,6 +104,7 @@ class SitePiles:
     def apply(self, now_tick: Tick, shares: Shares) -> None:
         """From now_tick on, every open session draws what `shares` gives it."""
         self._catch_up(now_tick)
+        self._next_known = False
         slowed = shares.slowed
         powers = shares.powers
         for i, pile_id in enumerate(self.pile_ids):
@@ -96,19 +119,23 @@ class SitePiles:
             if power == 0:
                 if how != IDLE:
                     self.offset[i] = self.energy(i, now_tick)
+                    self._offset_f[i] = float(self.offset[i])
                     self.how[i] = IDLE
                     self.epoch[i] += 1
             elif how != STEADY or self.power[i] != power:
                 self._steady(i, now_tick, power)
         self.level = shares.level or 0
+        self._level_f = float(self.level)
         if not slowed:
             # Nobody refers to the progress: start it afresh, so its fractions stay short.
             self.progress = 0
+            self._progress_f = 0.0
 
     def _slow(self, i: int, now_tick: Tick) -> None:
         energy = self.energy(i, now_tick)
         self.how[i] = SLOWED
         self.offset[i] = energy - self.progress
+        self._offset_f[i] = float(self.offset[i])
         self.epoch[i] += 1
         heappush(self._slowed_due, (self.limit[i] - self.offset[i], self.epoch[i], i))
 
@@ -118,6 +145,9 @@ class SitePiles:
         self.offset[i] = energy
         self.power[i] = power
         self.since[i] = now_tick
+        self._offset_f[i] = float(energy)
+        self._power_f[i] = float(power)
+        self._since_f[i] = float(now_tick)
         self.epoch[i] += 1
         finish = now_tick + exact_quotient(self.limit[i] - energy, power)
         heappush(self._steady_due, (finish, self.epoch[i], i))
@@ -126,11 +156,15 @@ class SitePiles:
         if now_tick != self.at:
             if self.level:
                 self.progress += self.level * (now_tick - self.at)
+                self._progress_f = float(self.progress)
             self.at = now_tick
+            self._at_f = float(now_tick)
 
     # -- completions -------------------------------------------------------------------------
     def next_completion(self) -> Tick | None:
         """When the next session reaches its amount at the present powers, if one draws."""
+        if self._next_known:
+            return self._next
         steady = self._steady_due
         while steady and steady[0][1] != self.epoch[steady[0][2]]:
             heappop(steady)
@@ -142,11 +176,14 @@ class SitePiles:
             due = self.at + exact_quotient(slowed[0][0] - self.progress, self.level)
             if tick is None or due < tick:
                 tick = due
+        self._next = tick
+        self._next_known = True
         return tick
 
     def completing(self, tick: Tick) -> list[int]:
         """The piles (indices, in configuration order) whose sessions reach their amounts at
         tick, the instant next_completion gave."""
+        self._next_known = False
         done = set()
         steady = self._steady_due
         while steady and steady[0][0] == tick:

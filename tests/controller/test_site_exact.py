@@ -53,6 +53,9 @@ class StepPiles:
         assert energy <= self.limit[i], "a session drew past its amount"
         return energy
 
+    def energy_guess(self, i: int, now: float) -> float:
+        return float(self.energy_at[i]) + float(self.power[i]) * (now - float(self.since[i]))
+
     def meter(self, i: int, now_tick: int | Fraction) -> int | Fraction:
         return self.billed[i] + (self.energy(i, now_tick) if self.open[i] else 0)
 
