@@ -8,10 +8,9 @@ from __future__ import annotations
 import re
 import tomllib
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from controller.config_values import ConfigError
-from controller.site_config import SiteSettings, parse_site, watts
 from controller.tariff import (
     DEFAULT_PERIODS,
     DEFAULT_PRICES_YUAN,
@@ -22,6 +21,9 @@ from controller.tariff import (
 )
 from controller.units import PRICE_UNITS_PER_YUAN
 from controller.values import Dispatch, FaultPolicy, Mode
+
+if TYPE_CHECKING:
+    from controller.site_config import SiteSettings
 
 MAX_POWER_KW = Decimal(1000)  # no pile built today delivers more than a megawatt
 MAX_PRICE_YUAN = Decimal(1000)
@@ -171,8 +173,17 @@ def parse_config(data: dict[str, Any]) -> Config:
         parse_accounts(_table(data, "accounts", "accounts")),
         parse_ocpp(_table(data, "ocpp", "ocpp")),
         parse_metrics(_table(data, "metrics", "metrics")),
-        parse_site(_table(data, "site", "site")),
+        _site(data),
     )
+
+
+def _site(data: dict[str, Any]) -> SiteSettings | None:
+    if "site" not in data:
+        return None
+    # Read only when present: a replay without a site limit does not load it.
+    from controller.site_config import parse_site
+
+    return parse_site(_table(data, "site", "site"))
 
 
 def parse_server(table: dict[str, Any]) -> ServerSettings:
@@ -369,7 +380,7 @@ def parse_piles(value: Any) -> tuple[PileConfig, ...]:
                 )
             if other.name == name:
                 raise ConfigError(f"{where}.name", f"{name!r} is already used by pile {other.id}")
-        min_w = watts(table, where, "min_power_kw", MAX_POWER_KW) if "min_power_kw" in table else 0
+        min_w = _min_power_w(table, where)
         piles.append(
             PileConfig(
                 pile_id, name, mode, int(power_w), *_pile_link(table, where), min_power_w=min_w
@@ -382,6 +393,14 @@ def parse_piles(value: Any) -> tuple[PileConfig, ...]:
                     f"piles[{i}].unit", f"unit {p.unit} on {p.link} is pile {other.name}'s"
                 )
     return tuple(piles)
+
+
+def _min_power_w(table: dict[str, Any], where: str) -> int:
+    if "min_power_kw" not in table:
+        return 0
+    from controller.site_config import watts  # read only when present, as [site]
+
+    return watts(table, where, "min_power_kw", MAX_POWER_KW)
 
 
 PILE_KEYS = {"id", "name", "mode", "power_kw", "link", "unit", "profile", "meter_unit", "meter"}

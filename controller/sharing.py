@@ -10,30 +10,45 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fractions import Fraction
 from operator import attrgetter
-from typing import NamedTuple
 
 Power = int | Fraction  # watts, exact
 
 
-class Session(NamedTuple):
+# Plain classes rather than NamedTuples: they cost the replay's start a fraction as much.
+class Session:
     """An open session, as the sharing sees it."""
 
-    pile_id: int
-    index: int  # the pile's place in the configuration: a tie of starts pauses the last
-    rated_w: int
-    min_w: int
-    start_tick: int | Fraction  # when the session opened (its bill's start)
+    __slots__ = ("index", "min_w", "pile_id", "rated_w", "start_tick")
+
+    def __init__(
+        self, pile_id: int, index: int, rated_w: int, min_w: int, start_tick: int | Fraction
+    ) -> None:
+        self.pile_id = pile_id
+        self.index = index  # the pile's place in the configuration: a tie pauses the last
+        self.rated_w = rated_w
+        self.min_w = min_w
+        self.start_tick = start_tick  # when the session opened (its bill's start)
 
 
-class Shares(NamedTuple):
+class Shares:
     """Each open session's power from one instant on, until something that enters it changes."""
 
-    available_w: int
-    # The power of every slowed session (the equal share), or None when the rated powers fit.
-    level: Power | None
-    powers: dict[int, Power]  # pile id -> watts, for every open session (0 when paused)
-    slowed: frozenset[int]  # pile ids of the sessions held at the level, below their rating
-    paused: frozenset[int]  # pile ids of the paused sessions
+    __slots__ = ("available_w", "level", "paused", "powers", "slowed")
+
+    def __init__(
+        self,
+        available_w: int,
+        level: Power | None,
+        powers: dict[int, Power],
+        slowed: frozenset[int],
+        paused: frozenset[int],
+    ) -> None:
+        self.available_w = available_w
+        # The power of every slowed session (the equal share); None when the ratings fit.
+        self.level = level
+        self.powers = powers  # pile id -> watts, for every open session (0 when paused)
+        self.slowed = slowed  # pile ids of the sessions held at the level, below their rating
+        self.paused = paused  # pile ids of the paused sessions
 
     def power_w(self, pile_id: int) -> Power:
         """The power of the pile's session; 0 if it has none or it is paused."""

@@ -19,7 +19,6 @@ from controller.billing import Bill
 from controller.config import Config
 from controller.events import ChargingStarted, Event, SessionEnded
 from controller.replay.scenario import Kind, ScenarioEvent
-from controller.replay.supply import SitePiles, SitePort
 from controller.sharing import Power
 from controller.station import PilePort, Refused, Request, Station
 from controller.tariff import TariffClock
@@ -86,13 +85,16 @@ class Snapshot(NamedTuple):
     site: tuple[int, Power] | None = None  # (available, used) watts, under a site limit
 
 
-class OpenSession(NamedTuple):
+class OpenSession:
     """A session still open when nothing draws power any more: it gets no bill (REPLAY)."""
 
-    car: str
-    queue_no: str
-    pile: str
-    paused: bool
+    __slots__ = ("car", "paused", "pile", "queue_no")
+
+    def __init__(self, car: str, queue_no: str, pile: str, paused: bool) -> None:
+        self.car = car
+        self.queue_no = queue_no
+        self.pile = pile
+        self.paused = paused
 
 
 class RefusedEvent(NamedTuple):
@@ -147,6 +149,8 @@ class Replay:
             self.supply = None
         else:
             # Shared power is rational; the pile model's meters count whole units.
+            from controller.replay.supply import SitePiles, SitePort  # only under a site limit
+
             self.models = {}
             self.supply = SitePiles([p.id for p in config.piles])
             ports = {p.id: SitePort(self.supply, i) for i, p in enumerate(config.piles)}
