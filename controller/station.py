@@ -1,4 +1,4 @@
-"""The station's rules (RULES §1-§5, §8): requests, lines, pile queues, sessions, faults, totals.
+"""The station's rules (RULES §1-§5, §8, §9): requests, lines, queues, sessions, faults, totals.
 
 Plain code over plain values. Time is passed in as `now_tick` on every call; piles are reached
 through the small synchronous PilePort contract, so the same rules run in a replay, a test and

@@ -189,6 +189,8 @@ class Replay:
 
     def next_completion(self) -> int | None:
         """When the next running session reaches its amount, if any is running."""
+        if self.supply is not None:
+            return self.supply.next_completion()  # type: ignore[return-value]
         due = self._due
         while due and not self._live(*due[0]):
             heappop(due)

@@ -2,12 +2,11 @@
 give its session, and every meter is kept exactly (REPLAY "Arithmetic").
 
 Slowed sessions all draw the same power, the level, so they are kept together: `progress` is
-the energy a session slowed since tick 0 would have received, and a slowed session's energy is
-its offset plus the progress. A change of the level then costs one update however many sessions
-share it, and the next of them to complete is the one whose progress target is lowest; only a
-session that moves between the level, a power of its own and a pause is touched by itself.
-Beside the exact values it keeps their floats, for the rules' quick estimates (energy_guess).
-Without a site limit the replay steps the simulator's pile model instead (firmware_sim).
+what one of them would have received since the progress last started afresh, and a slowed
+session's energy is its offset plus the progress. A change of the level is then one update
+however many sessions share it, and the next of them to complete is the one with the lowest
+target; only a session that moves between the level, a power of its own and a pause is touched
+by itself (docs/site-power.md). Floats of the same values serve the rules' quick estimates.
 """
 
 from __future__ import annotations
