@@ -55,24 +55,31 @@ def shortest(st: Station, mode: Mode, now_tick: int) -> None:
         return
     priority = st.priority[mode]
     waiting = st.waiting_line[mode]
-    places = st.places
     while priority or waiting:
-        if all(len(pile.queue) >= places for pile in piles):
-            return  # whichever pile is best, it is full
         head = priority[0] if priority else waiting[0]
-        candidates = piles
-        if st.energy_guess is not None:
-            candidates = _near_soonest(st, head.wanted, piles, now_tick)
-        best = candidates[0]
-        if len(candidates) > 1:
-            best_finish = st.queue_end(best, now_tick) + st.duration(head.wanted, best)
-            for pile in candidates[1:]:
-                finish = st.queue_end(pile, now_tick) + st.duration(head.wanted, pile)
-                if finish < best_finish:
-                    best, best_finish = pile, finish
-        if len(best.queue) >= places:
+        if st.energy_guess is None:
+            best = _soonest(st, head.wanted, piles, now_tick)
+        elif all(len(pile.queue) >= st.places for pile in piles):
+            return  # whichever pile is best, it is full
+        else:
+            best = _soonest(
+                st, head.wanted, _near_soonest(st, head.wanted, piles, now_tick), now_tick
+            )
+        if len(best.queue) >= st.places:
             return
         st.call(head, best, now_tick)
+
+
+def _soonest(st: Station, wanted: int, piles: Sequence[Pile], now_tick: int) -> Pile:
+    """The pile that finishes `wanted` soonest; ties go to the first listed."""
+    best = piles[0]
+    if len(piles) > 1:
+        best_finish = st.queue_end(best, now_tick) + st.duration(wanted, best)
+        for pile in piles[1:]:
+            finish = st.queue_end(pile, now_tick) + st.duration(wanted, pile)
+            if finish < best_finish:
+                best, best_finish = pile, finish
+    return best
 
 
 # Each estimate is a few dozen float roundings (2**-53 each) of values no larger than about

@@ -283,7 +283,6 @@ class Replay:
     def snapshot(self, time_s: int, texts: list[str]) -> Snapshot:
         st = self.station
         now_tick = self.units.ticks(time_s)
-        shares = st.shares
         piles = []
         for pile in st.piles:
             cars = [CarView(req.car) for req in pile.queue]
@@ -291,23 +290,28 @@ class Replay:
             if meter is not None:
                 energy = pile.port.session_energy(now_tick)
                 cars[0] = CarView(
-                    cars[0].car,
-                    energy,
-                    meter.charge_fee,
-                    meter.energy,
-                    meter.last_tick,
-                    now_tick,
-                    pile.id in shares.paused,
+                    cars[0].car, energy, meter.charge_fee, meter.energy, meter.last_tick, now_tick
                 )
-            piles.append(
-                PileView(pile.name, pile.state.value, tuple(cars), shares.powers.get(pile.id, 0))
-            )
+            piles.append(PileView(pile.name, pile.state.value, tuple(cars)))
         priority = tuple(
             LineCar(r.car, r.mode.letter, r.wanted) for m in Mode for r in st.priority[m]
         )
         waiting = tuple(LineCar(r.car, r.mode.letter, r.wanted) for r in st.waiting)
-        site = None if st.site is None else (shares.available_w, shares.used_w)
-        return Snapshot(time_s, tuple(texts), tuple(piles), priority, waiting, site)
+        snap = Snapshot(time_s, tuple(texts), tuple(piles), priority, waiting)
+        return snap if st.site is None else self._with_shares(snap)
+
+    def _with_shares(self, snap: Snapshot) -> Snapshot:
+        """The snapshot with what a site limit adds: the site's power, each pile's, and which
+        car is paused (REPLAY "Site power limit")."""
+        shares = self.station.shares
+        piles = []
+        for pile, view in zip(self.station.piles, snap.piles, strict=True):
+            cars = view.cars
+            if pile.id in shares.paused:
+                cars = (cars[0]._replace(paused=True), *cars[1:])
+            piles.append(view._replace(cars=cars, power_w=shares.power_w(pile.id)))
+        site = (shares.available_w, shares.used_w)
+        return snap._replace(piles=tuple(piles), site=site)
 
     def run(self, events: Iterable[ScenarioEvent]) -> ReplayResult:
         for time_s, group in groupby(events, key=lambda e: e.time_s):
