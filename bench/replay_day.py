@@ -9,6 +9,9 @@ recovery. Arrivals are a Poisson stream whose mean rate comes from the station's
 shaped by the hour of day (quiet nights, peaks above capacity), and spread over as many days as
 that needs, so that most requests are served rather than refused.
 
+The site-limit variant (RULES §9, bench/site_workload.py) replays the same workload behind a
+grid connection of 300 kW, below the piles' 324 kW, with the site's other load as site events.
+
 Only the engine is timed (time.perf_counter around Replay(config, snapshots=False).run(events));
 generating the workload and checking the result are not. One more run with snapshots (the
 replay's printed state after every event time, as `charge-station replay` builds it) is timed
@@ -17,8 +20,10 @@ equals the energy of the bills of that pile ("energy_balanced"). The time spent 
 cyclic garbage collector during the run is reported as part of it ("gc_seconds").
 
     .venv/bin/python bench/replay_day.py [--requests N] [--seed S] [--scaling] [--repeat K]
+                                         [--variant both|plain|site]
 
-One readable line per size, then, as the last line, one JSON object.
+One readable line per size and variant, then, as the last line, one JSON object: the plain
+variant's figures, and the site variant's under "site".
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's engine, installed or not
+
+from site_workload import SITE_KW, with_site  # noqa: E402
 
 from controller.billing import EndReason  # noqa: E402
 from controller.config import Config, PileConfig, StationSettings, parse_tariff  # noqa: E402
@@ -206,7 +213,7 @@ def energy_balanced(replay: Replay, result: ReplayResult) -> bool:
     billed: Counter[int] = Counter()
     for bill in result.bills:
         billed[bill.pile_id] += bill.energy
-    metered = {pile_id: model.meter for pile_id, model in replay.models.items()}
+    metered = replay.meters()
     return all(metered[p] == billed[p] for p in metered) and sum(metered.values()) == sum(
         b.energy for b in result.bills
     )
@@ -251,30 +258,38 @@ def timed_run(
     return replay, seconds, gc_time
 
 
-def run_size(n_requests: int, seed: int, repeat: int) -> dict[str, Any]:
-    """Generate one workload, replay it `repeat` times; figures of the median run."""
+def run_size(n_requests: int, seed: int, repeat: int, site: bool = False) -> dict[str, Any]:
+    """Generate one workload, replay it `repeat` times; figures of the median run. With site,
+    the site-limit variant of the same workload."""
     workload = generate(n_requests, seed)
     config = station_config()
+    events = workload.events
+    extra: dict[str, Any] = {}
+    if site:
+        limited = with_site(config, events, seed)
+        config, events = limited.config, limited.events
+        extra = {"site_kw": SITE_KW, "site_events": limited.site_events}
     timings: list[tuple[float, float, int]] = []
     replay = None
     for _ in range(repeat):
         replay = None  # free the previous run's result before the next one
-        replay, seconds, gc_time = timed_run(config, workload.events)
+        replay, seconds, gc_time = timed_run(config, events)
         timings.append((seconds, gc_time.seconds, gc_time.collections))
     assert replay is not None
     result = replay.result  # every run is the same: the engine is deterministic
     seconds, gc_seconds, gc_collections = sorted(timings)[(len(timings) - 1) // 2]
-    with_snapshots = timed_run(config, workload.events, snapshots=True)[1]
+    with_snapshots = timed_run(config, events, snapshots=True)[1]
 
     served_cars = {b.car for b in result.bills}
     completed_cars = {b.car for b in result.bills if b.reason is EndReason.COMPLETED}
     refused_by_kind = Counter(event_kind(r.event) for r in result.refused)
     end_tick = result.end_tick
-    sim_days = 0.0 if end_tick is None else end_tick / replay.units.ticks_per_day
+    sim_days = 0.0 if end_tick is None else float(end_tick / replay.units.ticks_per_day)
     return {
         "requests": n_requests,
         "seed": seed,
-        "events": len(workload.events),
+        **extra,
+        "events": len(events),
         "served": len(served_cars),
         "completed": len(completed_cars),
         "refused": refused_by_kind["request"],
@@ -287,6 +302,7 @@ def run_size(n_requests: int, seed: int, repeat: int) -> dict[str, Any]:
         "faults": workload.faults,
         "pile_events_refused": refused_by_kind["pile"],
         "stranded": len(result.stranded),
+        **({"open_sessions": len(result.open_sessions)} if site else {}),
         "days": round(sim_days, 2),
         "seconds": round(seconds, 4),
         "requests_per_s": round(n_requests / seconds, 1),
@@ -302,8 +318,10 @@ def run_size(n_requests: int, seed: int, repeat: int) -> dict[str, Any]:
 
 
 def describe(r: dict[str, Any]) -> str:
+    variant = f"site {r['site_kw']} kW" if "site_kw" in r else "no site"
     return (
-        f"{r['requests']:>7} requests over {r['days']:.1f} days: {r['seconds']:.3f} s, "
+        f"{variant:>12}: {r['requests']:>7} requests over {r['days']:.1f} days: "
+        f"{r['seconds']:.3f} s, "
         f"{r['requests_per_s']:,.0f} requests/s ({r['events']} events); "
         f"served {r['served']} ({r['served_share']:.1%}), refused {r['refused']}, "
         f"bills {r['bills']}, faults {r['faults']}, gc {r['gc_seconds']:.2f} s, "
@@ -322,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per size; the median is reported (default 1)"
     )
+    parser.add_argument(
+        "--variant",
+        choices=("both", "plain", "site"),
+        default="both",
+        help="without a site limit, with one, or both (default)",
+    )
     args = parser.parse_args(argv)
     if args.requests < 1:
         parser.error("--requests must be at least 1")
@@ -329,22 +353,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeat must be at least 1")
 
     sizes = SCALING_SIZES if args.scaling else (args.requests,)
-    runs = []
-    for n in sizes:
-        run = run_size(n, args.seed, args.repeat)
-        print(describe(run), flush=True)
-        runs.append(run)
-
-    if args.scaling:
-        base = next(r for r in runs if r["requests"] == 10_000)
-        per_request = [r["us_per_request"] for r in runs]
-        summary: dict[str, Any] = {
-            **base,
-            "runs": runs,
-            "cost_growth": round(per_request[-1] / per_request[0], 2),  # 1 = linear
-        }
-    else:
-        summary = runs[0]
+    variants = {"both": (False, True), "plain": (False,), "site": (True,)}[args.variant]
+    summaries = []
+    all_runs = []
+    for site in variants:
+        runs = []
+        for n in sizes:
+            run = run_size(n, args.seed, args.repeat, site)
+            print(describe(run), flush=True)
+            runs.append(run)
+        all_runs += runs
+        summaries.append(summarise(runs, args.scaling))
+    summary = summaries[0]
+    if len(summaries) == 2:
+        summary["site"] = summaries[1]
     summary["target_s_per_10k"] = TARGET_S_PER_10K
     summary["machine"] = {
         "python": sys.version.split()[0],
@@ -352,7 +374,20 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
     }
     print(json.dumps(summary))
-    return 0 if all(r["energy_balanced"] for r in runs) else 1
+    return 0 if all(r["energy_balanced"] for r in all_runs) else 1
+
+
+def summarise(runs: list[dict[str, Any]], scaling: bool) -> dict[str, Any]:
+    """One variant's figures: its run, or with scaling the 10k run's, every run and the growth."""
+    if not scaling:
+        return runs[0]
+    base = next(r for r in runs if r["requests"] == 10_000)
+    per_request = [r["us_per_request"] for r in runs]
+    return {
+        **base,
+        "runs": runs,
+        "cost_growth": round(per_request[-1] / per_request[0], 2),  # 1 = linear
+    }
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 # The readers of one value, under the short names the parsers below have always used.
 from controller.config_values import ConfigError
@@ -34,6 +34,9 @@ from controller.units import PRICE_UNITS_PER_YUAN
 from controller.values import Dispatch, FaultPolicy, Mode
 from drivers.device_kind import Metering
 from drivers.registry import device_keys, meter_kind, meter_names, pile_kind, pile_names
+
+if TYPE_CHECKING:
+    from controller.site_config import SiteSettings
 
 MAX_POWER_KW = Decimal(1000)  # no pile built today delivers more than a megawatt
 MAX_PRICE_YUAN = Decimal(1000)
@@ -69,6 +72,8 @@ class PileConfig(NamedTuple):
     # timeout, real seconds; None: each device kind's own (its Timing).
     pause_s: float | None = None
     timeout_s: float | None = None
+    # RULES §9: a session whose share of the site's power would be below this is paused.
+    min_power_w: int = 0
 
 
 class ClockSettings(NamedTuple):
@@ -91,6 +96,7 @@ class Config(NamedTuple):
     tariff: Tariff
     piles: tuple[PileConfig, ...]
     clock: ClockSettings = ClockSettings()
+    site: SiteSettings | None = None  # RULES §9: without it, every session has its rated power
 
 
 def default_config() -> Config:
@@ -120,7 +126,7 @@ def read_toml(path: str) -> dict[str, Any]:
 
 
 # The keys each table accepts (the tables' own, and every [[piles]] table's: PILE_KEYS).
-SECTION_KEYS = {"station", "tariff", "piles", "clock"}
+SECTION_KEYS = {"station", "tariff", "piles", "clock", "site"}
 CLOCK_KEYS = {"scale"}
 TARIFF_KEYS = {"service_fee", "prices", "periods"}
 
@@ -137,7 +143,16 @@ def parse_config(data: dict[str, Any], others: frozenset[str] = frozenset()) -> 
     scale = float(_to_decimal(clock.get("scale", 1), "clock.scale"))
     if not 0 < scale <= 10_000:
         raise ConfigError("clock.scale", f"{scale} must be above 0 and at most 10000")
-    return Config(station, tariff, piles, ClockSettings(scale))
+    return Config(station, tariff, piles, ClockSettings(scale), _site(data))
+
+
+def _site(data: dict[str, Any]) -> SiteSettings | None:
+    if "site" not in data:
+        return None
+    # Read only when present: a replay without a site limit does not load it.
+    from controller.site_config import parse_site
+
+    return parse_site(_table(data, "site", "site"))
 
 
 def parse_station(table: dict[str, Any]) -> StationSettings:
@@ -190,7 +205,12 @@ def parse_piles(value: Any) -> tuple[PileConfig, ...]:
                 )
             if other.name == name:
                 raise ConfigError(f"{where}.name", f"{name!r} is already used by pile {other.id}")
-        piles.append(PileConfig(pile_id, name, mode, int(power_w), *_pile_link(table, where)))
+        min_w = _min_power_w(table, where)
+        piles.append(
+            PileConfig(
+                pile_id, name, mode, int(power_w), *_pile_link(table, where), min_power_w=min_w
+            )
+        )
     for i, p in enumerate(piles):
         for other in piles[:i]:
             if p.link != "sim" and (p.link, p.unit) == (other.link, other.unit):
@@ -200,8 +220,16 @@ def parse_piles(value: Any) -> tuple[PileConfig, ...]:
     return tuple(piles)
 
 
+def _min_power_w(table: dict[str, Any], where: str) -> int:
+    if "min_power_kw" not in table:
+        return 0
+    from controller.site_config import watts  # read only when present, as [site]
+
+    return watts(table, where, "min_power_kw", MAX_POWER_KW)
+
+
 PILE_KEYS = {"id", "name", "mode", "power_kw", "link", "unit", "profile", "pause_s", "timeout_s"}
-PILE_KEYS |= set(device_keys())
+PILE_KEYS |= {"min_power_kw"} | set(device_keys())
 
 
 def _meter(table: dict[str, Any], where: str) -> str:

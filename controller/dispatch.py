@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import lcm
 from typing import Any, Protocol
 
 from controller.assign import min_cost_assignment
@@ -19,6 +20,7 @@ class Pile(Protocol):
     index: int
     working: bool
     queue: list[Any]
+    power_w: int
 
 
 class Station(Protocol):
@@ -27,8 +29,11 @@ class Station(Protocol):
     priority: dict[Mode, list[Any]]
     waiting_line: dict[Mode, list[Any]]
     waiting: list[Any]
+    energy_guess: Any  # None unless quick estimates of the sessions' energy are at hand
 
     def working_piles(self, mode: Mode) -> Sequence[Pile]: ...
+
+    def approx_finishes(self, wanted: int, piles: Any, now_tick: int) -> list[float]: ...
 
     def queue_end(self, pile: Any, now_tick: int) -> int: ...
 
@@ -52,15 +57,44 @@ def shortest(st: Station, mode: Mode, now_tick: int) -> None:
     waiting = st.waiting_line[mode]
     while priority or waiting:
         head = priority[0] if priority else waiting[0]
-        best = piles[0]
-        best_finish = st.queue_end(best, now_tick) + st.duration(head.wanted, best)
-        for pile in piles[1:]:
-            finish = st.queue_end(pile, now_tick) + st.duration(head.wanted, pile)
-            if finish < best_finish:
-                best, best_finish = pile, finish
+        if st.energy_guess is None:
+            best = _soonest(st, head.wanted, piles, now_tick)
+        elif all(len(pile.queue) >= st.places for pile in piles):
+            return  # whichever pile is best, it is full
+        else:
+            best = _soonest(
+                st, head.wanted, _near_soonest(st, head.wanted, piles, now_tick), now_tick
+            )
         if len(best.queue) >= st.places:
             return
         st.call(head, best, now_tick)
+
+
+def _soonest(st: Station, wanted: int, piles: Sequence[Pile], now_tick: int) -> Pile:
+    """The pile that finishes `wanted` soonest; ties go to the first listed."""
+    best = piles[0]
+    if len(piles) > 1:
+        best_finish = st.queue_end(best, now_tick) + st.duration(wanted, best)
+        for pile in piles[1:]:
+            finish = st.queue_end(pile, now_tick) + st.duration(wanted, pile)
+            if finish < best_finish:
+                best, best_finish = pile, finish
+    return best
+
+
+# Each estimate is a few dozen float roundings (2**-53 each) of values no larger than about
+# twice the largest estimate (every estimate is at least now, and a session's energy so far
+# took at most now), so it is off by far less than this share of the largest: a pile estimated
+# further above the lowest estimate cannot be the soonest, nor tie with it.
+_GUESS_MARGIN = 1e-9
+
+
+def _near_soonest(st: Station, wanted: int, piles: Sequence[Pile], now_tick: int) -> Sequence[Pile]:
+    """The piles, in configuration order, that may finish `wanted` soonest: under shared power
+    exact times are fractions, slow to add up; float estimates rule the others out first."""
+    guesses = st.approx_finishes(wanted, piles, now_tick)
+    near = min(guesses) + _GUESS_MARGIN * max(guesses) + 1.0  # ticks
+    return [pile for pile, guess in zip(piles, guesses, strict=True) if guess <= near]
 
 
 def single_min_total(st: Station, mode: Mode, now_tick: int) -> None:
@@ -102,12 +136,16 @@ def _assign(
     """
     columns = [(pile, q, base) for pile, places, base in free for q in range(1, places + 1)]
     scale = len(cars) * (len(st.piles) + 1)
-    cost = [
-        [
-            (base - now_tick + q * st.duration(car.wanted, pile)) * scale + pile.index
-            for pile, q, base in columns
-        ]
+    finish = [
+        [base - now_tick + q * st.duration(car.wanted, pile) for pile, q, base in columns]
         for car in cars
+    ]
+    # Under shared power (RULES §9) times may be fractions: in whole multiples of their common
+    # denominator the costs are integers again, and the tie-break by pile stays below 1.
+    unit = lcm(*(t.denominator for row in finish for t in row))
+    cost = [
+        [int(t * unit) * scale + pile.index for t, (pile, _, _) in zip(row, columns, strict=True)]
+        for row in finish
     ]
     chosen = min_cost_assignment(cost)
     by_pile: dict[int, list[tuple[int, Request]]] = {}

@@ -1,4 +1,4 @@
-"""The station's rules (RULES §1-§5, §8): requests, lines, pile queues, sessions, faults, totals.
+"""The station's rules (RULES §1-§5, §8, §9): requests, lines, queues, sessions, faults, totals.
 
 Plain code over plain values. Time is passed in as `now_tick` on every call; piles are reached
 through the small synchronous PilePort contract, so the same rules run in a replay, a test and
@@ -8,7 +8,7 @@ applies the event, then runs dispatch (RULES §2: after every event).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Protocol
 
@@ -26,8 +26,9 @@ from controller.events import (
     Revised,
     SessionEnded,
 )
+from controller.sharing import NO_SHARES, Session, Shares, SiteState
 from controller.tariff import TariffClock
-from controller.units import Units
+from controller.units import Units, exact_quotient
 from controller.values import CarId, Dispatch, FaultPolicy, Mode, PileState
 
 MODES = tuple(Mode)
@@ -161,7 +162,12 @@ class Station:
         ports: Mapping[int, PilePort],
         units: Units | None = None,
         publish: Callable[[Event], None] | None = None,
+        energy_guess: Callable[[int, float], float] | None = None,
     ) -> None:
+        """energy_guess(index, now): about the energy of the open session at the pile with this
+        configuration index at `now` (float ticks), if the piles can tell it quickly and closely
+        (the replay's, which draw exactly the shares): dispatch then rules out piles with it
+        before its exact comparison (RULES §9, controller.dispatch)."""
         self.config = config
         self.units = units or Units.for_powers([p.power_w for p in config.piles])
         self.tariff = TariffClock(config.tariff, self.units)
@@ -183,6 +189,11 @@ class Station:
         self._numbers = dict.fromkeys(Mode, 0)
         self._bill_ids = 0
         self._publish = publish or (lambda event: None)
+        # RULES §9: with a site limit, the open sessions share the power left for them.
+        self.site = SiteState(config.site.max_power_w) if config.site is not None else None
+        self.energy_guess = energy_guess if self.site is not None else None
+        self._by_rated = sorted(self.piles, key=lambda p: p.power_w)
+        self._sessions: list[Session | None] = [None] * len(self.piles)  # as the sharing sees them
 
     # -- views ---------------------------------------------------------------------------------
     def working_piles(self, mode: Mode) -> list[Pile]:
@@ -203,6 +214,9 @@ class Station:
         return pile.meter.preview(now_tick, pile.port.session_energy(now_tick))
 
     def duration(self, energy: int, pile: Pile) -> int:
+        if self.site is not None:
+            # Shared power makes energies rational (RULES §9): the quotient stays exact.
+            return exact_quotient(energy, pile.power_w)
         return -(-energy // pile.power_w)
 
     def queue_end(self, pile: Pile, now_tick: int) -> int:
@@ -211,7 +225,12 @@ class Station:
         queue = pile.queue
         if queue:
             if pile.meter is not None:
-                t = max(now_tick, pile.end_estimate)
+                if self.site is None:
+                    t = max(now_tick, pile.end_estimate)
+                else:
+                    # RULES §9: what is left at the rated power, whatever the session draws.
+                    left = queue[0].wanted - pile.port.session_energy(now_tick)
+                    t += self.duration(left, pile)
             else:
                 t += self.duration(queue[0].wanted, pile)
             for r in queue[1:]:
@@ -295,6 +314,8 @@ class Station:
             raise Refused("charged", f"car {req.car} has received energy at pile {pile.name}")
         pile.port.stop_session(now_tick)
         pile.meter = None
+        if self.site is not None:
+            self.site.stale = True
         self._detach(req)
         del self.requests[req.car]
         self._publish(Done(now_tick, req.car, "no_show"))
@@ -340,6 +361,8 @@ class Station:
                 self._detach(req)
                 del self.requests[req.car]
                 self._publish(Done(now_tick, req.car, "completed"))
+        if self.site is not None:
+            self._reshare()
         return bills
 
     def resume(self, now_tick: int) -> None:
@@ -347,6 +370,8 @@ class Station:
         (after `suspend` and a restart)."""
         for pile in self.piles:
             self._start_head(pile, now_tick)
+        if self.site is not None:
+            self._reshare()
 
     def reading(self, now_tick: int, pile_id: int, energy: int) -> None:
         """A meter reading of the pile's running session (live piles): the energy since the
@@ -435,6 +460,82 @@ class Station:
             )
         self.recover(now_tick, pile_id)
 
+    # -- the site's power (RULES §9) -----------------------------------------------------------
+    @property
+    def shares(self) -> Shares:
+        """Each open session's power from now on (pile id -> exact watts; a paused one 0), as
+        the last event left it; without a site limit none: every session draws its rating."""
+        return self.site.shares if self.site is not None else NO_SHARES
+
+    def site_load(self, now_tick: int, other_load_w: int) -> None:
+        """From now on the site's other consumers draw other_load_w (a site event, or the grid
+        meter): the sessions share what is left, and dispatch runs."""
+        self._site().set_other_load(other_load_w)
+        self._dispatch(now_tick)
+
+    def site_limit(self, now_tick: int, limit_w: int) -> None:
+        """The limit in force changes (an operator's profile lowers it, or it ends)."""
+        self._site().set_limit(limit_w)
+        self._dispatch(now_tick)
+
+    def after_refusal(self, now_tick: int) -> None:
+        """Dispatch runs after an event the rules refused, too: under shared power a waiting
+        car's best pile can change between two events (RULES §9)."""
+        self._dispatch(now_tick)
+
+    def read_meters(self, now_tick: int) -> None:
+        """Read the meter of every running session. At each tariff boundary (RULES §6), so that
+        the energy between two readings is priced at one price whatever power it came at."""
+        for pile in self.piles:
+            if pile.meter is not None:
+                pile.meter.reading(now_tick, pile.port.session_energy(now_tick))
+
+    def _site(self) -> SiteState:
+        if self.site is None:
+            raise Refused("no_site_limit", "the station has no site limit ([site] max_power_kw)")
+        return self.site
+
+    def approx_finishes(self, wanted: int, piles: Sequence[Pile], now_tick: int) -> list[float]:
+        """About queue_end + own of `wanted` at each pile, in float ticks, from energy_guess:
+        quick, to rule piles out before the exact comparison (controller.dispatch)."""
+        now = float(now_tick)
+        amount = float(wanted)
+        guess = self.energy_guess
+        finishes = []
+        for pile in piles:
+            power_w = pile.power_w
+            t = now + amount / power_w
+            queue = pile.queue
+            if queue:
+                left = queue[0].wanted
+                if pile.meter is not None and guess is not None:
+                    left -= guess(pile.index, now)
+                t += left / power_w
+                for r in queue[1:]:
+                    t += r.wanted / power_w
+            finishes.append(t)
+        return finishes
+
+    def _reshare(self) -> None:
+        """Share the site's power among the open sessions anew if anything that enters the
+        sharing changed (RULES §9: nothing carries over from one sharing to the next, so the
+        same sessions and power give the same shares)."""
+        site = self._site()
+        if not site.stale:
+            return
+        sessions = []
+        for pile in self._by_rated:
+            meter = pile.meter
+            if meter is None:
+                continue
+            seen = self._sessions[pile.index]
+            if seen is None or seen.start_tick is not meter.start_tick:
+                seen = self._sessions[pile.index] = Session(
+                    pile.id, pile.index, pile.power_w, pile.config.min_power_w, meter.start_tick
+                )
+            sessions.append(seen)
+        site.reshare(sessions)
+
     # -- moving cars ---------------------------------------------------------------------------
     def call(self, req: Request, pile: Pile, now_tick: int) -> None:
         """Take the car out of its line into the pile's queue (叫号); used by dispatch."""
@@ -488,6 +589,8 @@ class Station:
             return
         req = pile.queue[0]
         pile.port.start_session(now_tick, req.wanted)
+        if self.site is not None:
+            self.site.stale = True
         pile.meter = SessionMeter(self.tariff, now_tick)
         pile.end_estimate = now_tick + self.duration(req.wanted, pile)
         self._publish(ChargingStarted(now_tick, req.car, pile.id))
@@ -499,6 +602,8 @@ class Station:
         energy = pile.port.stop_session(now_tick)
         meter.reading(now_tick, energy)
         pile.meter = None
+        if self.site is not None:
+            self.site.stale = True
         pile.totals.sessions += 1
         pile.totals.charging_ticks += now_tick - meter.start_tick
         req.wanted = max(0, req.wanted - energy)
@@ -558,6 +663,8 @@ class Station:
                 dispatch.single_min_total(self, mode, now_tick)
         else:
             dispatch.batch_min_total(self, now_tick)
+        if self.site is not None:
+            self._reshare()  # after the calls: a session may have started (RULES §9)
 
     # -- lookups -------------------------------------------------------------------------------
     def _find(self, car: CarId) -> Request:

@@ -79,11 +79,18 @@ class TariffClock:
         fee = 0
         left = energy
         pieces = list(self.spans(start_tick, end_tick))
+        whole = type(energy) is int and type(duration) is int
         for a, b, price in pieces[:-1]:
-            part = energy * (b - a) // duration
+            # Shared power (RULES §9) makes energy and time rational: then the split is exact.
+            part = energy * (b - a) // duration if whole else energy * (b - a) / duration
             left -= part
             fee += part * price
         return fee + left * pieces[-1][2]
+
+    def next_boundary(self, tick: int) -> int:
+        """The first instant after tick at which a period starts."""
+        day, offset = divmod(tick, self._day)
+        return day * self._day + self._ends[bisect_right(self._starts, offset) - 1]
 
     def price_at(self, tick: int) -> int:
         offset = tick % self._day

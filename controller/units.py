@@ -84,6 +84,12 @@ class Units(NamedTuple):
         return Fraction(fee, self.fee_units_per_yuan)
 
 
+def exact_quotient(numerator: int | Fraction, denominator: int) -> int | Fraction:
+    """numerator / denominator exactly: an int when it divides, a Fraction otherwise."""
+    whole, rest = divmod(numerator, denominator)
+    return whole if not rest else Fraction(numerator, denominator)
+
+
 def round_half_up(value: Fraction, places: int) -> Decimal:
     """value rounded half up (away from zero for the half) to `places` decimals, for display."""
     return Decimal(round_half_up_scaled(value.numerator, value.denominator, places)).scaleb(-places)

@@ -73,13 +73,20 @@ def run_replay(args: ReplayArgs) -> int:
         print(f"charge-station: cannot read {args.events}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        events = parse_scenario(text)
+        events = parse_scenario(text, site_limit=config.site is not None)
     except ScenarioError as exc:
         print(f"charge-station: {args.events}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
     result = replay(config, events)
     print(dumps(result) if args.json else to_text(result))
+    for held in result.open_sessions:
+        how = "paused" if held.paused else "at 0 kW"
+        print(
+            f"charge-station: car {held.car} ({held.queue_no}) stays at pile {held.pile} with "
+            f"its session open ({how}) when no session draws power any more: no bill",
+            file=sys.stderr,
+        )
     for req in result.stranded:
         print(
             f"charge-station: car {req.car} ({req.queue_no}) can never be served: "

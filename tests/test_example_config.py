@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from controller import config as station_config
+from controller import site_config
 from server.accounts import config as accounts_config
 from server.assembly import config as cfg
 from server.http import config as server_config
@@ -25,6 +26,8 @@ COMMENTED_ONLY |= {
     "ocpp": {"url", "charge_point_id", "password", "cafile"},
     "metrics": {"port", "token"},
 }
+# No site limit by default (RULES §9): the limit and the grid meter are shown commented out.
+COMMENTED_ONLY |= {"site": {"max_power_kw", "grid_meter", "fallback_kw"}}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +48,7 @@ def accepted() -> dict[str, set[str]]:
         "accounts": accounts_config.ACCOUNT_KEYS,
         "ocpp": ocpp_config.OCPP_KEYS,
         "metrics": metrics_config.METRICS_KEYS,
+        "site": site_config.SITE_KEYS,
     }
 
 

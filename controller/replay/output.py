@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from fractions import Fraction
 
     from controller.billing import Bill
-    from controller.replay.runner import LineCar, ReplayResult
+    from controller.replay.runner import LineCar, PileView, ReplayResult, Snapshot
+    from controller.sharing import Power
 
 
 def clock(seconds: Fraction | int, *, floor_to_minute: bool = False) -> str:
@@ -42,6 +43,10 @@ def _kwh(units: Units, energy: int) -> float:
 
 def _cents(units: Units, fee: int) -> int:
     return round_half_up_scaled(fee, units.fee_units_per_yuan, 2)
+
+
+def _kw(power_w: Power) -> float:
+    return round_half_up_scaled(power_w, 1000, 2) / 100
 
 
 def bill_json(units: Units, bill: Bill) -> dict[str, Any]:
@@ -93,6 +98,9 @@ def to_json(result: ReplayResult) -> dict[str, Any]:
         }
         for s in result.snapshots
     ]
+    if result.snapshots and result.snapshots[0].site is not None:
+        for snap, shown in zip(result.snapshots, snapshots, strict=True):
+            _site_json(snap, shown)
     end = result.end_tick
     return {
         "snapshots": snapshots,
@@ -102,6 +110,24 @@ def to_json(result: ReplayResult) -> dict[str, Any]:
         "bills": [bill_json(u, b) for b in result.bills],
         "end": None if end is None else clock(u.seconds(end), floor_to_minute=True),
     }
+
+
+def _site_json(snap: Snapshot, shown: dict[str, Any]) -> None:
+    """The fields a site limit adds to a snapshot (REPLAY "Site power limit")."""
+    assert snap.site is not None
+    available_w, used_w = snap.site
+    shown["site"] = {"available": _kw(available_w), "used": _kw(used_w)}
+    for pile, entry in zip(snap.piles, shown["piles"], strict=True):
+        _pile_power_json(pile, entry)
+
+
+def _pile_power_json(pile: PileView, entry: dict[str, Any]) -> None:
+    # The power goes beside the state, before the cars.
+    cars = entry.pop("cars")
+    entry["power"] = _kw(pile.power_w)
+    entry["cars"] = cars
+    if pile.cars and pile.cars[0].paused:
+        cars[0]["paused"] = True
 
 
 def dumps(result: ReplayResult) -> str:
@@ -114,11 +140,17 @@ def to_text(result: ReplayResult) -> str:
     out: list[str] = []
     for snap in data["snapshots"]:
         out.append(f"== {snap['time']}  {' '.join(snap['events'])}")
+        if "site" in snap:
+            site = snap["site"]
+            out.append(f"   site: {site['available']:.2f} kW available, {site['used']:.2f} kW used")
         for pile in snap["piles"]:
             cars = ", ".join(
-                f"{c['car']} {c['charged']:.2f} kWh {c['fee']:.2f} yuan" for c in pile["cars"]
+                f"{c['car']} {c['charged']:.2f} kWh {c['fee']:.2f} yuan"
+                + (" (paused)" if c.get("paused") else "")
+                for c in pile["cars"]
             )
-            out.append(f"   {pile['name']:<8} {pile['state']:<8} {cars or '-'}")
+            power = f"{pile['power']:>6.2f} kW " if "power" in pile else ""
+            out.append(f"   {pile['name']:<8} {pile['state']:<8} {power}{cars or '-'}")
         for title in ("priority", "waiting"):
             cars = ", ".join(f"{c['car']}({c['mode']} {c['quantity']:.2f})" for c in snap[title])
             out.append(f"   {title:<17} {cars or '-'}")

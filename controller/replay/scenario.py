@@ -1,7 +1,8 @@
 """Reading a scenario file: one event a line in the course's tuple format (REPLAY "Input").
 
 `06:00 (A,V1,T,40)` request, `(A,V,O,0)` leave, `(C,V,F,-1)` change, `(B,P,O,0|1)` pile fails or
-recovers. Anything malformed stops the replay before it runs (ScenarioError: line and problem).
+recovers, `(L,SITE,O,kW)` the site's other load (REPLAY "Site power limit"). Anything malformed
+stops the replay before it runs (ScenarioError: line and problem).
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ class Kind(StrEnum):
     CHANGE = "change"  # (C,V,F|T|O,q|-1)
     FAULT = "fault"  # (B,P,O,0)
     RECOVER = "recover"  # (B,P,O,1)
+    SITE = "site"  # (L,SITE,O,kW): from now on the site's other consumers draw kW
 
     @property
     def is_pile_event(self) -> bool:
-        return self in (Kind.FAULT, Kind.RECOVER)
+        """Taken before the user events of its instant: pile events and site events."""
+        return self in (Kind.FAULT, Kind.RECOVER, Kind.SITE)
 
 
 class ScenarioEvent(NamedTuple):
@@ -42,11 +45,13 @@ class ScenarioEvent(NamedTuple):
     kind: Kind
     subject: str  # the car, or the pile's name
     mode: str  # "F", "T" or "O" (unchanged / not given)
-    amount: Decimal | None  # kWh; None for "unchanged" (-1) and for pile events
+    amount: Decimal | None  # kWh (a site event: kW); None for "unchanged" (-1), pile events
     text: str  # the tuple with its spaces removed, as the output shows it
 
 
-def parse_scenario(text: str) -> list[ScenarioEvent]:
+def parse_scenario(text: str, *, site_limit: bool = False) -> list[ScenarioEvent]:
+    """The events of a scenario; site events only with site_limit (the configuration has
+    [site] max_power_kw)."""
     events: list[ScenarioEvent] = []
     last_s = 0
     for line_no, raw in enumerate(text.splitlines(), start=1):
@@ -54,6 +59,11 @@ def parse_scenario(text: str) -> list[ScenarioEvent]:
         if not line:
             continue
         event = parse_line(line, line_no)
+        if event.kind is Kind.SITE and not site_limit:
+            raise ScenarioError(
+                line_no,
+                "a site event needs a site limit ([site] max_power_kw in the configuration)",
+            )
         if event.time_s < last_s:
             raise ScenarioError(line_no, f"time {_clock(event.time_s)} goes back")
         last_s = event.time_s
@@ -77,8 +87,10 @@ def parse_line(line: str, line_no: int) -> ScenarioEvent:
         raise ScenarioError(line_no, f"an event has 4 fields, got {len(fields)}")
     letter, subject, mode, amount_text = fields
     text = "(" + ",".join(fields) + ")"
+    if letter in ("L", "l"):
+        return _site_event(line_no, time_s, subject, mode, amount_text, text)
     if letter not in ("A", "B", "C"):
-        raise ScenarioError(line_no, f"unknown event letter {letter!r} (A, B or C)")
+        raise ScenarioError(line_no, f"unknown event letter {letter!r} (A, B, C or L)")
     if not _NAME.fullmatch(subject):
         raise ScenarioError(line_no, f"{subject!r} is not a car or pile name")
     if mode not in ("F", "T", "O"):
@@ -110,6 +122,24 @@ def parse_line(line: str, line_no: int) -> ScenarioEvent:
     if amount < 0:
         raise ScenarioError(line_no, f"negative amount {amount_text} (-1 means unchanged)")
     return ScenarioEvent(line_no, time_s, Kind.CHANGE, subject, mode, _wh(amount, line_no), text)
+
+
+def _site_event(
+    line_no: int, time_s: int, subject: str, mode: str, amount_text: str, text: str
+) -> ScenarioEvent:
+    """(L,SITE,O,kW): letters in any case; kW at least 0, in whole watts."""
+    if subject.upper() != "SITE" or mode.upper() != "O":
+        raise ScenarioError(line_no, "a site event is (L,SITE,O,kW)")
+    if not _AMOUNT.fullmatch(amount_text):
+        raise ScenarioError(line_no, f"site load {amount_text!r} is not a number")
+    amount = Decimal(amount_text)
+    if amount < 0:
+        raise ScenarioError(line_no, f"negative site load {amount_text} kW")
+    if (Fraction(amount) * 1000).denominator != 1:
+        raise ScenarioError(
+            line_no, f"site load {amount} kW has more than 3 decimal places (whole watts)"
+        )
+    return ScenarioEvent(line_no, time_s, Kind.SITE, "SITE", "O", amount, text)
 
 
 def _wh(amount: Decimal, line_no: int) -> Decimal:

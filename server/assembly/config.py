@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from controller import config as station_config
 from controller.config import ClockSettings, PileConfig, StationSettings
 from controller.config_values import table_of
+from controller.site_config import SiteSettings
 from controller.tariff import Tariff
 from server.accounts.config import AccountSettings, parse_accounts
 from server.http.config import ServerSettings, parse_server
@@ -25,6 +26,7 @@ class ServiceConfig(NamedTuple):
     tariff: Tariff
     piles: tuple[PileConfig, ...]
     clock: ClockSettings = ClockSettings()
+    site: SiteSettings | None = None  # RULES §9
     server: ServerSettings = ServerSettings()
     accounts: AccountSettings = AccountSettings()
     ocpp: OcppSettings = OcppSettings()
