@@ -56,5 +56,13 @@ def load_config(path: str) -> ServiceConfig:
 
 def parse_config(data: dict[str, Any]) -> ServiceConfig:
     own = station_config.parse_config(data, COMPONENT_SECTIONS)
+    if own.site is not None:
+        # A limit the live station would not keep is refused rather than ignored: the grid
+        # connection's breaker is what it protects (RULES §9 is in the rules and the replay).
+        raise station_config.ConfigError(
+            "site.max_power_kw",
+            "the live station does not share the site's power among the piles yet; "
+            "remove it to serve (charge-station replay takes it)",
+        )
     sections = {name: parse(table_of(data, name, name)) for name, parse in PARSERS.items()}
     return ServiceConfig(*own, **sections)

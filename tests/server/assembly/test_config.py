@@ -15,7 +15,7 @@ from server.sections import COMPONENT_SECTIONS
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "examples" / "day.txt"
-ALL_SECTIONS = "accounts, clock, metrics, ocpp, piles, server, station, tariff"
+ALL_SECTIONS = "accounts, clock, metrics, ocpp, piles, server, site, station, tariff"
 
 
 def test_every_component_section_has_its_parser_and_the_station_fields_come_first() -> None:
@@ -28,8 +28,18 @@ def test_every_component_section_has_its_parser_and_the_station_fields_come_firs
 def test_the_defaults_are_the_stations_and_each_components() -> None:
     config = parse_config({})
     assert config == default_config()
-    assert tuple(config[:4]) == tuple(station_config.default_config())
+    own = len(station_config.Config._fields)  # the station's own sections come first
+    assert tuple(config[:own]) == tuple(station_config.default_config())
     assert (config.server.port, config.ocpp.url, config.metrics.port) == (8080, None, None)
+
+
+def test_a_site_limit_the_live_station_cannot_keep_is_refused_naming_its_key() -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({"site": {"max_power_kw": 40}})
+    assert error.value.key == "site.max_power_kw"
+    assert "does not share" in error.value.problem
+    # Without a limit the section's other keys are the template's, and accepted.
+    assert parse_config({"site": {"reserve_kw": 0}}).site is None
 
 
 def test_an_unknown_section_is_refused_naming_it_and_every_known_one() -> None:
