@@ -23,14 +23,14 @@ from drivers.registers import Table
 from firmware_sim.clock import WH_TICKS
 from firmware_sim.modbus_pdu import ExceptionCode, FunctionCode, ModbusError
 from firmware_sim.pile_model import PileModel
-from firmware_sim.register_file import MappedDevice, Value
+from firmware_sim.register_file import AcPileDevice, Value
 
 ABB_SERIAL = 0x0000_4142_4200_0000  # "ABB" in the middle bytes: a plausible serial number
 ABB_FIRMWARE = 0x01_06_05_00  # 1.6.5, the first with this map (one byte each)
 VOLTAGE_DV = PHASE_VOLTS * 10  # 230.0 V in 0.1 V
 
 
-class AbbTerraAcDevice(MappedDevice):
+class AbbTerraAcDevice(AcPileDevice):
     profile = NAME
     functions = frozenset({FunctionCode.READ_HOLDING, FunctionCode.WRITE_MULTIPLE})
     reports_energy = False  # only a session counter: meter faults are not simulated on it
@@ -44,12 +44,7 @@ class AbbTerraAcDevice(MappedDevice):
         auto_plug: bool = True,
         meter_unit: int | None = None,
     ) -> None:
-        super().__init__(unit, ABB)
-        if phases not in (1, 3):
-            raise ValueError(f"unit {unit}: phases must be 1 or 3, got {phases}")
-        self.model = model
-        self.phases = phases
-        self.auto_plug = auto_plug
+        super().__init__(unit, ABB, model, phases=phases, auto_plug=auto_plug)
         self.meter_unit = meter_unit
         # The largest whole mA whose power stays within the rating.
         self.max_current_ma = model.rated_power_w * 1000 // (PHASE_VOLTS * phases)

@@ -20,7 +20,7 @@ from drivers.devices.evse_wb import (
 from drivers.registers import Table
 from firmware_sim.modbus_pdu import ExceptionCode, ModbusError
 from firmware_sim.pile_model import PileModel, PileStatus
-from firmware_sim.register_file import MappedDevice, Value
+from firmware_sim.register_file import AcPileDevice, Value
 
 EVSE_FIRMWARE = 17  # HR 1005; firmware 17 is the first with 0.01 A steps, which stay off here
 EVSE_CABLE_LIMIT_A = 32  # HR 1003 while a vehicle (and so a cable) is connected
@@ -39,7 +39,7 @@ _VEHICLE_STATES = {
 }
 
 
-class EvseWbDevice(MappedDevice):
+class EvseWbDevice(AcPileDevice):
     profile = NAME
     reports_energy = False  # its energy is counted by its separate meter
     apply_last = frozenset({"current_a"})
@@ -53,12 +53,7 @@ class EvseWbDevice(MappedDevice):
         auto_plug: bool = True,
         meter_unit: int | None = None,
     ) -> None:
-        super().__init__(unit, EVSE)
-        if phases not in (1, 3):
-            raise ValueError(f"unit {unit}: phases must be 1 or 3, got {phases}")
-        self.model = model
-        self.phases = phases
-        self.auto_plug = auto_plug
+        super().__init__(unit, EVSE, model, phases=phases, auto_plug=auto_plug)
         self.meter_unit = meter_unit
         self.max_current_a = evse_rated_current_a(model.rated_power_w, phases)
         self.min_current_a = EVSE_MIN_CURRENT_A

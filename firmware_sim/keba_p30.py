@@ -32,7 +32,7 @@ from firmware_sim.clock import TICKS_PER_S, WH_TICKS
 from firmware_sim.faults import UnitFaults
 from firmware_sim.modbus_pdu import ExceptionCode, FunctionCode, ModbusError
 from firmware_sim.pile_model import PileModel
-from firmware_sim.register_file import MappedDevice, Value
+from firmware_sim.register_file import AcPileDevice, Value
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ TENTH_WH_TICKS = WH_TICKS // 10  # watt-ticks in 0.1 Wh
 MAX_CURRENT_MA = 0xFFFF  # 5004 is one 16-bit register
 
 
-class KebaP30Device(MappedDevice):
+class KebaP30Device(AcPileDevice):
     profile = NAME
     functions = frozenset({FunctionCode.READ_HOLDING, FunctionCode.WRITE_SINGLE})
     max_read_count = MAX_READ_COUNT
@@ -57,13 +57,8 @@ class KebaP30Device(MappedDevice):
         auto_plug: bool = True,
         failsafe_s: int = 0,
     ) -> None:
-        super().__init__(unit, KEBA)
-        if phases not in (1, 3):
-            raise ValueError(f"unit {unit}: phases must be 1 or 3, got {phases}")
-        self.model = model
+        super().__init__(unit, KEBA, model, phases=phases, auto_plug=auto_plug)
         self.faults = faults
-        self.phases = phases
-        self.auto_plug = auto_plug
         rated_ma = model.rated_power_w * 1000 // (PHASE_VOLTS * phases)
         if rated_ma < MIN_CURRENT_A * 1000:
             raise ValueError(f"unit {unit}: {model.rated_power_w} W is below 6 A on {phases}")

@@ -117,3 +117,24 @@ class MappedDevice:
             self.check(name, value)
         for name in sorted(new, key=lambda n: n in self.apply_last):
             self.apply(name, new[name])
+
+
+class AcPileDevice(MappedDevice):
+    """An AC charge controller on its pile model: one or three phases, and whether a vehicle
+    plugs in by itself when a session starts."""
+
+    def __init__(
+        self,
+        unit: int,
+        regmap: Mapping[str, Reg],
+        model: PileModel,
+        *,
+        phases: int = 3,
+        auto_plug: bool = True,
+    ) -> None:
+        super().__init__(unit, regmap)
+        if phases not in (1, 3):
+            raise ValueError(f"unit {unit}: phases must be 1 or 3, got {phases}")
+        self.model = model
+        self.phases = phases
+        self.auto_plug = auto_plug
