@@ -38,7 +38,7 @@ class HttpError(Exception):
 class Controls(Protocol):
     """What the channel asks of the simulator (firmware_sim.simulator.Simulator has it)."""
 
-    def state(self) -> dict[str, object]: ...
+    def state(self, *, step: bool = True) -> dict[str, object]: ...
 
     def inject(self, unit: int, kind: str, **params: object) -> None: ...
 
@@ -120,8 +120,8 @@ class ControlServer(StreamServer):
     def _state(self, _: None) -> dict[str, object]:
         return self.sim.state()
 
-    def _unit_state(self, unit: int) -> dict[str, object]:
-        units: Any = self.sim.state()["units"]
+    def _unit_state(self, unit: int, *, step: bool = True) -> dict[str, object]:
+        units: Any = self.sim.state(step=step)["units"]
         return next(u for u in units if u["unit"] == unit)
 
     def _fault(self, request: dict[str, Any]) -> dict[str, object]:
@@ -129,7 +129,7 @@ class ControlServer(StreamServer):
         kind = _required(request, "kind")
         params = {k: v for k, v in request.items() if k not in ("unit", "kind")}
         self.sim.inject(unit, kind, **params)
-        return self._unit_state(unit)
+        return self._unit_state(unit, step=False)  # as the fault found it
 
     def _clear(self, request: dict[str, Any]) -> dict[str, object]:
         unit = _required(request, "unit")

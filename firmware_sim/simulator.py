@@ -71,6 +71,7 @@ class Simulator:
         auto_plug: bool = True,
     ) -> None:
         self.clock = SimClock(clock, scale)
+        self._stepped_tick = 0  # the tick every unit's physics was last brought to
         self.piles = [parse_pile(p) if isinstance(p, str) else p for p in piles]
         if not self.piles:
             raise ValueError("no piles: give at least one")
@@ -111,6 +112,7 @@ class Simulator:
         now = self.clock.now_tick()
         for entry in self.units.values():
             entry.device.step(now)
+        self._stepped_tick = now
         return now
 
     def model(self, unit: int) -> PileModel:
@@ -197,9 +199,10 @@ class Simulator:
         else:
             entry.device.model.unplug(now)
 
-    def state(self) -> dict[str, object]:
-        """Every unit's state, stepped to now (what GET /state returns)."""
-        now = self.step()
+    def state(self, *, step: bool = True) -> dict[str, object]:
+        """Every unit's state, stepped to now (what GET /state returns); with step=False as
+        of the last step (what a fault's answer shows: the instant it was injected)."""
+        now = self.step() if step else self._stepped_tick
         units = []
         for unit in sorted(self.units):
             entry = self.units[unit]

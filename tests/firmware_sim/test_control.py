@@ -160,3 +160,27 @@ async def test_one_connection_serves_several_requests(control: tuple[Simulator, 
         assert answer["faults"] == {"silent": {}}
     finally:
         writer.close()
+
+
+class TickingClock(FakeClock):
+    """A clock that moves a second every time it is read: any step between two reads shows."""
+
+    def __call__(self) -> float:
+        self.now_s += 1
+        return self.now_s
+
+
+@pytest.mark.asyncio
+async def test_a_fault_answers_with_the_unit_at_the_instant_it_was_injected() -> None:
+    clock = TickingClock()
+    sim = Simulator(PILES, clock=clock)
+    _, port = await sim.start_control("127.0.0.1", 0)
+    try:
+        sim.model(1).start_session(sim.model(1).now_tick, None)
+        status, unit = await Http(port).post("/fault", {"unit": 1, "kind": "meter_frozen"})
+        # Frozen at what the meter showed when the fault came: the answer is that instant, not
+        # one later (36 kW is 10 Wh a second: a second step would show 10 Wh more).
+        assert status == 200
+        assert unit["reported_meter_wh"] == unit["meter_wh"] > 0
+    finally:
+        await sim.stop()
